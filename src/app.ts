@@ -1,0 +1,133 @@
+import type { DestinationStream, Logger } from 'pino';
+import type { Config } from './config/schema.js';
+import { DataFramerClient, type RunFetcher } from './dataframer/client.js';
+import { startHttpServer, type Readiness } from './http/server.js';
+import { createLogger, logEvent } from './logging.js';
+import { DeliveryWorker } from './notify/delivery-worker.js';
+import { WebhookSender, redactUrl } from './notify/webhook-sender.js';
+import { MemoryStore } from './store/memory-store.js';
+import type { Store } from './store/types.js';
+import { Watcher } from './watch/watcher.js';
+
+export interface AppDeps {
+  logDestination?: DestinationStream;
+  store?: Store;
+  fetcher?: RunFetcher;
+  now?: () => number;
+}
+
+export interface App {
+  readonly logger: Logger;
+  readonly httpPort: number;
+  readonly watcher: Watcher;
+  /** With exitWhenDone: resolves to the exit code once every run ended and every webhook settled. */
+  readonly done: Promise<number>;
+  readiness(): Readiness;
+  /** Graceful stop: no new polls or attempts, in-flight ones finish within the grace period. */
+  stop(): Promise<void>;
+}
+
+/** The composition root: the one place that builds and wires every part. */
+export async function startApp(config: Config, deps: AppDeps = {}): Promise<App> {
+  const now = deps.now ?? Date.now;
+  const secrets = [config.apiKey, config.webhookSecret ?? ''].filter(Boolean);
+  const logger = createLogger({
+    level: config.logLevel,
+    format: config.logFormat,
+    secrets,
+    ...(deps.logDestination ? { destination: deps.logDestination } : {}),
+  });
+  const store = deps.store ?? new MemoryStore();
+  const fetcher =
+    deps.fetcher ??
+    new DataFramerClient({ baseUrl: config.baseUrl, apiKey: config.apiKey, timeoutMs: config.requestTimeoutMs, now });
+
+  let resolveDone: (code: number) => void = () => {};
+  const done = new Promise<number>((resolve) => (resolveDone = resolve));
+  // Settled when no run is watched and nothing is owed to a receiver.
+  const checkDone = () => {
+    if (!config.exitWhenDone || watcher.activeCount > 0 || worker.pendingCount > 0) return;
+    const allSucceeded = [...watcher.outcomes.values()].every((type) => type === 'run.succeeded');
+    resolveDone(allSucceeded ? 0 : 1);
+  };
+
+  const worker = new DeliveryWorker({
+    store,
+    sender: config.webhookSecret ? new WebhookSender(config.webhookSecret, { now }) : unconfiguredSender,
+    receivers: config.receivers,
+    defaultTimeoutMs: config.webhookTimeoutMs,
+    defaultRetryScheduleMs: config.webhookRetryScheduleMs,
+    logger,
+    now,
+    onIdle: checkDone,
+  });
+  const watcher = new Watcher({
+    store,
+    fetcher,
+    deliveries: worker,
+    receiverUrls: config.receivers.map((r) => r.url),
+    logger,
+    timing: { minMs: config.pollMinIntervalMs, maxMs: config.pollMaxIntervalMs },
+    pollCron: config.pollCron,
+    concurrency: config.pollConcurrency,
+    ratePerSecond: config.pollRatePerSecond,
+    notFoundThreshold: config.notFoundThreshold,
+    maxWatchMs: config.maxWatchMs,
+    now,
+    onRunFinished: () => checkDone(),
+  });
+
+  const startedAt = now();
+  const readiness = (): Readiness => {
+    const reasons: string[] = [];
+    const lastTick = watcher.lastTickAt;
+    // A tick plans ahead up to the next tick; 2 min without one means the scheduler is stuck.
+    if (lastTick === null || now() - lastTick > 120_000) reasons.push('scheduler has not ticked recently');
+    if (watcher.keyRefused) reasons.push('DataFramer API refuses the API key');
+    return { ready: reasons.length === 0 && lastTick !== null, reasons };
+  };
+  const http = await startHttpServer({ readiness }, config.httpHost, config.httpPort);
+
+  worker.start();
+  watcher.start(config.watchRunIds);
+  logEvent(logger, {
+    level: 'info',
+    event: 'watcher.started',
+    runId: null,
+    msg: 'watcher started',
+    fields: {
+      http_port: http.port,
+      runs: watcher.activeCount,
+      receivers: config.receivers.map((r) => redactUrl(r.url)),
+      base_url: redactUrl(config.baseUrl),
+      poll_cron: config.pollCron,
+      config_file: config.configFile,
+      startup_ms: now() - startedAt,
+    },
+  });
+  checkDone();
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      const grace = new Promise<'timeout'>((resolve) => setTimeout(resolve, config.shutdownGraceMs, 'timeout').unref());
+      const drained = Promise.all([watcher.stop(), worker.stop()]).then(() => 'drained' as const);
+      const result = await Promise.race([drained, grace]);
+      await http.close();
+      logEvent(logger, {
+        level: 'info',
+        event: 'watcher.stopped',
+        runId: null,
+        msg: 'watcher stopped',
+        fields: { drained: result === 'drained', runs_active: watcher.activeCount, deliveries_pending: worker.pendingCount },
+      });
+      store.close();
+    })());
+
+  return { logger, httpPort: http.port, watcher, done, readiness, stop };
+}
+
+/** With no receivers configured there is nothing to sign; deliveries are never created. */
+const unconfiguredSender = {
+  send: () => Promise.reject(new Error('no webhook secret configured')),
+};

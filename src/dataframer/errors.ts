@@ -1,0 +1,117 @@
+/**
+ * Typed failures of the DataFramer client. `errorForStatus` is the one place that maps an HTTP
+ * status to a class; `retryable` is the one flag the retry layer reads. Messages never carry
+ * the request's headers, so the API key cannot leak through an error.
+ */
+export type DataFramerErrorCode =
+  | 'NOT_FOUND'
+  | 'UNAUTHORIZED'
+  | 'RATE_LIMITED'
+  | 'TRANSIENT'
+  | 'INVALID_RESPONSE'
+  | 'UNEXPECTED_STATUS';
+
+export abstract class DataFramerError extends Error {
+  abstract readonly code: DataFramerErrorCode;
+  abstract readonly retryable: boolean;
+  constructor(
+    message: string,
+    readonly runId: string,
+    readonly status: number | null = null,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class RunNotFoundError extends DataFramerError {
+  readonly code = 'NOT_FOUND';
+  readonly retryable = false;
+}
+
+export class UnauthorizedError extends DataFramerError {
+  readonly code = 'UNAUTHORIZED';
+  readonly retryable = false;
+}
+
+export class RateLimitedError extends DataFramerError {
+  readonly code = 'RATE_LIMITED';
+  readonly retryable = true;
+  constructor(
+    message: string,
+    runId: string,
+    status: number,
+    /** How long the server asked us to wait, already capped; null when it did not say. */
+    readonly retryAfterMs: number | null,
+  ) {
+    super(message, runId, status);
+  }
+}
+
+export class TransientError extends DataFramerError {
+  readonly code = 'TRANSIENT';
+  readonly retryable = true;
+  constructor(
+    message: string,
+    runId: string,
+    status: number | null,
+    /** Node's network error code (ECONNRESET, ETIMEDOUT, ...) when there was no response. */
+    readonly networkCode: string | null = null,
+    /** 503 may carry Retry-After too. */
+    readonly retryAfterMs: number | null = null,
+  ) {
+    super(message, runId, status);
+  }
+}
+
+export class InvalidResponseError extends DataFramerError {
+  readonly code = 'INVALID_RESPONSE';
+  readonly retryable = false;
+  constructor(
+    message: string,
+    runId: string,
+    /** Dotted path of the first offending field, `(body)` when the body is not JSON. */
+    readonly path: string,
+  ) {
+    super(message, runId, 200);
+  }
+}
+
+export class UnexpectedStatusError extends DataFramerError {
+  readonly code = 'UNEXPECTED_STATUS';
+  readonly retryable = false;
+}
+
+/** Parses Retry-After (delta seconds or an HTTP date) into milliseconds, capped at `maxMs`. */
+export function parseRetryAfter(
+  header: string | undefined,
+  now: number,
+  maxMs: number,
+): number | null {
+  if (header === undefined || header.trim() === '') return null;
+  const value = header.trim();
+  let ms: number;
+  if (/^\d+(\.\d+)?$/.test(value)) ms = Number(value) * 1000;
+  else {
+    const date = Date.parse(value);
+    if (Number.isNaN(date)) return null;
+    ms = date - now;
+  }
+  return Math.min(Math.max(0, Math.round(ms)), maxMs);
+}
+
+export function errorForStatus(
+  status: number,
+  runId: string,
+  retryAfterMs: number | null,
+): DataFramerError | null {
+  if (status >= 200 && status < 300) return null;
+  const what = `GET run ${runId} answered ${status}`;
+  if (status === 404) return new RunNotFoundError(`${what}: run not found`, runId, status);
+  if (status === 401 || status === 403)
+    return new UnauthorizedError(`${what}: API key refused`, runId, status);
+  if (status === 429) return new RateLimitedError(`${what}: rate limited`, runId, status, retryAfterMs);
+  if (status === 408 || status >= 500)
+    return new TransientError(`${what}`, runId, status, null, status === 503 ? retryAfterMs : null);
+  return new UnexpectedStatusError(`${what}: unexpected status`, runId, status);
+}

@@ -1,0 +1,80 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+export const EVENTS = [
+  'watcher.started',
+  'watcher.stopped',
+  'watcher.api_key_refused',
+  'watcher.api_key_accepted',
+  'run.added',
+  'run.removed',
+  'run.status_changed',
+  'run.unknown_status',
+  'run.progress',
+  'run.finished',
+  'run.not_found',
+  'run.watch_timeout',
+  'poll.failed',
+  'webhook.delivered',
+  'webhook.retrying',
+  'webhook.dead_lettered',
+  'webhook.receiver_disabled',
+  'config.reloaded',
+  'config.reload_failed',
+] as const;
+export type EventName = (typeof EVENTS)[number];
+export type EventLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug';
+
+/** One event: a fixed message per kind, the variable parts as fields. */
+export interface WatchEvent {
+  level: EventLevel;
+  event: EventName;
+  runId: string | null;
+  msg: string;
+  fields?: Record<string, unknown>;
+}
+
+export interface LoggerOptions {
+  level: string;
+  format: 'json' | 'pretty';
+  /** Values that must never be written (API key, webhook secret), wherever they appear. */
+  secrets: readonly string[];
+  destination?: DestinationStream;
+}
+
+const REDACTED = '[REDACTED]';
+
+/**
+ * JSON lines with a string `level` and an ISO `time`. Secrets are removed twice: known paths
+ * are redacted, and every line is scrubbed of the secret values before it is written, so a
+ * secret inside an error message or a nested object cannot slip through.
+ */
+export function createLogger(options: LoggerOptions): Logger {
+  const secrets = options.secrets.filter((s) => s.length >= 4);
+  const scrub = (line: string) => secrets.reduce((text, secret) => text.replaceAll(secret, REDACTED), line);
+  const base = {
+    level: options.level,
+    base: null,
+    messageKey: 'msg',
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label: string) => ({ level: label }) },
+    redact: {
+      paths: ['apiKey', 'webhookSecret', '*.authorization', '*.headers.authorization', 'err.options'],
+      censor: REDACTED,
+    },
+    hooks: { streamWrite: scrub },
+  };
+  if (options.format === 'pretty' && !options.destination) {
+    return pino({
+      ...base,
+      transport: {
+        target: 'pino-pretty',
+        options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'event' },
+      },
+    });
+  }
+  return pino(base, options.destination ?? pino.destination({ sync: true }));
+}
+
+export function logEvent(logger: Logger, event: WatchEvent): void {
+  logger[event.level]({ event: event.event, run_id: event.runId, ...event.fields }, event.msg);
+}

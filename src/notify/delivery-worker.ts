@@ -1,0 +1,180 @@
+import type { Logger } from 'pino';
+import type { Receiver } from '../config/schema.js';
+import { logEvent } from '../logging.js';
+import type { Delivery, Store } from '../store/types.js';
+import { redactUrl, type AttemptResult, type WebhookSender } from './webhook-sender.js';
+
+export interface DeliveryWorkerOptions {
+  store: Store;
+  sender: Pick<WebhookSender, 'send'>;
+  receivers: readonly Receiver[];
+  defaultTimeoutMs: number;
+  defaultRetryScheduleMs: readonly number[];
+  logger: Logger;
+  concurrency?: number;
+  now?: () => number;
+  random?: () => number;
+  /** Called whenever the worker has nothing pending and nothing in flight. */
+  onIdle?: () => void;
+}
+
+/**
+ * Sends what the outbox owes. Every state change of a delivery is saved before the next step,
+ * so a restart resumes each one with its attempt count and its `webhook-id`.
+ */
+export class DeliveryWorker {
+  readonly #o: Required<Omit<DeliveryWorkerOptions, 'onIdle'>> & Pick<DeliveryWorkerOptions, 'onIdle'>;
+  readonly #pending = new Map<string, Delivery>();
+  readonly #inFlight = new Set<string>();
+  readonly #ready: Delivery[] = [];
+  readonly #receivers: Map<string, Receiver>;
+  readonly #disabled: Set<string>;
+  readonly #idleWaiters: (() => void)[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  #stopped = false;
+
+  constructor(options: DeliveryWorkerOptions) {
+    this.#o = { concurrency: 16, now: Date.now, random: Math.random, ...options };
+    this.#receivers = new Map(options.receivers.map((r) => [r.url, r]));
+    this.#disabled = options.store.disabledReceivers();
+  }
+
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /** Epoch ms of the oldest delivery still owed, or null. */
+  get oldestPendingAt(): number | null {
+    let oldest: number | null = null;
+    for (const d of this.#pending.values()) if (oldest === null || d.createdAt < oldest) oldest = d.createdAt;
+    return oldest;
+  }
+
+  /** Loads what the store still owes (after a restart) and starts sending. */
+  start(): void {
+    this.enqueue(this.#o.store.pendingDeliveries());
+  }
+
+  /** Takes deliveries already saved in the store. */
+  enqueue(deliveries: readonly Delivery[]): void {
+    for (const delivery of deliveries) this.#pending.set(delivery.id, delivery);
+    this.#wake();
+  }
+
+  #wake(): void {
+    if (this.#stopped) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    const now = this.#o.now();
+    let next: number | null = null;
+    for (const delivery of this.#pending.values()) {
+      if (this.#inFlight.has(delivery.id)) continue;
+      if (delivery.nextAttemptAt <= now) {
+        this.#inFlight.add(delivery.id);
+        this.#ready.push(delivery);
+      } else if (next === null || delivery.nextAttemptAt < next) next = delivery.nextAttemptAt;
+    }
+    this.#pump();
+    if (next !== null) this.#timer = setTimeout(() => this.#wake(), Math.max(0, next - now));
+    this.#notifyIfIdle();
+  }
+
+  #active = 0;
+
+  #pump(): void {
+    while (!this.#stopped && this.#active < this.#o.concurrency && this.#ready.length > 0) {
+      const delivery = this.#ready.shift()!;
+      this.#active += 1;
+      void this.#attempt(delivery).finally(() => {
+        this.#active -= 1;
+        this.#inFlight.delete(delivery.id);
+        this.#pump();
+        this.#notifyIfIdle();
+      });
+    }
+  }
+
+  async #attempt(delivery: Delivery): Promise<void> {
+    const receiver = this.#receivers.get(delivery.receiverUrl);
+    if (this.#disabled.has(delivery.receiverUrl) || !receiver) {
+      this.#settle(delivery, 'disabled', receiver ? 'receiver disabled by 410' : 'receiver no longer configured');
+      return;
+    }
+    let result: AttemptResult;
+    try {
+      result = await this.#o.sender.send({
+        url: delivery.receiverUrl,
+        messageId: delivery.messageId,
+        body: delivery.body,
+        timeoutMs: receiver.timeoutMs ?? this.#o.defaultTimeoutMs,
+      });
+    } catch (error) {
+      result = { kind: 'retry', reason: (error as Error).message, retryAfterMs: null };
+    }
+    delivery.attempts += 1;
+    const fields = {
+      webhook_id: delivery.messageId,
+      delivery_id: delivery.id,
+      type: delivery.type,
+      receiver: redactUrl(delivery.receiverUrl),
+      attempts: delivery.attempts,
+    };
+    const runId = delivery.runId;
+    switch (result.kind) {
+      case 'delivered':
+        this.#settle(delivery, 'delivered', null);
+        logEvent(this.#o.logger, { level: 'info', event: 'webhook.delivered', runId, msg: 'webhook delivered', fields: { ...fields, status: result.status } });
+        return;
+      case 'disabled':
+        this.#disabled.add(delivery.receiverUrl);
+        this.#o.store.disableReceiver(delivery.receiverUrl, this.#o.now());
+        this.#settle(delivery, 'disabled', 'HTTP 410');
+        logEvent(this.#o.logger, { level: 'warn', event: 'webhook.receiver_disabled', runId, msg: 'receiver answered 410 Gone; no more deliveries to it', fields });
+        return;
+      case 'rejected':
+        this.#settle(delivery, 'dead_lettered', result.reason);
+        logEvent(this.#o.logger, { level: 'error', event: 'webhook.dead_lettered', runId, msg: 'receiver rejected the webhook; kept for replay', fields: { ...fields, error: result.reason } });
+        return;
+      case 'retry': {
+        const schedule = receiver.retryScheduleMs ?? this.#o.defaultRetryScheduleMs;
+        const base = schedule[delivery.attempts - 1];
+        if (base === undefined) {
+          this.#settle(delivery, 'dead_lettered', result.reason);
+          logEvent(this.#o.logger, { level: 'error', event: 'webhook.dead_lettered', runId, msg: 'webhook retries exhausted; kept for replay', fields: { ...fields, error: result.reason } });
+          return;
+        }
+        const jittered = base * (0.8 + 0.4 * this.#o.random());
+        const waitMs = Math.round(Math.max(jittered, result.retryAfterMs ?? 0));
+        delivery.nextAttemptAt = this.#o.now() + waitMs;
+        delivery.lastError = result.reason;
+        delivery.updatedAt = this.#o.now();
+        this.#o.store.saveDelivery(delivery);
+        logEvent(this.#o.logger, { level: 'warn', event: 'webhook.retrying', runId, msg: 'webhook attempt failed; will retry', fields: { ...fields, error: result.reason, next_attempt_at: new Date(delivery.nextAttemptAt).toISOString() } });
+        this.#wake();
+        return;
+      }
+    }
+  }
+
+  #settle(delivery: Delivery, state: Delivery['state'], error: string | null): void {
+    delivery.state = state;
+    delivery.lastError = error;
+    delivery.updatedAt = this.#o.now();
+    this.#o.store.saveDelivery(delivery);
+    this.#pending.delete(delivery.id);
+  }
+
+  #notifyIfIdle(): void {
+    if (this.#active > 0) return;
+    if (this.#idleWaiters.length > 0) this.#idleWaiters.splice(0).forEach((resolve) => resolve());
+    if (this.#pending.size === 0) this.#o.onIdle?.();
+  }
+
+  /** Stops starting attempts; resolves once those in flight have been recorded. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#ready.splice(0).forEach((d) => this.#inFlight.delete(d.id));
+    if (this.#active > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+  }
+}

@@ -1,0 +1,53 @@
+import type { Delivery, DeliveryState, RunRecord, Store } from './types.js';
+
+/** A Store that lives as long as the process; for tests and for `STATE_DIR=:memory:`. */
+export class MemoryStore implements Store {
+  readonly #runs = new Map<string, RunRecord>();
+  readonly #deliveries = new Map<string, Delivery>();
+  readonly #disabled = new Set<string>();
+
+  loadActiveRuns(): RunRecord[] {
+    return [...this.#runs.values()].filter((r) => r.finishedAt === null).map((r) => structuredClone(r));
+  }
+  getRun(runId: string): RunRecord | undefined {
+    const record = this.#runs.get(runId);
+    return record && structuredClone(record);
+  }
+  addRun(record: RunRecord): boolean {
+    if (this.#runs.has(record.runId)) return false;
+    this.#runs.set(record.runId, structuredClone(record));
+    return true;
+  }
+  saveRun(record: RunRecord): void {
+    this.#runs.set(record.runId, structuredClone(record));
+  }
+  removeRun(runId: string): void {
+    this.#runs.delete(runId);
+  }
+  finishRun(record: RunRecord, deliveries: Delivery[]): void {
+    this.saveRun(record);
+    for (const delivery of deliveries) this.saveDelivery(delivery);
+  }
+  pendingDeliveries(): Delivery[] {
+    return this.listDeliveries('pending');
+  }
+  listDeliveries(state?: DeliveryState): Delivery[] {
+    return [...this.#deliveries.values()]
+      .filter((d) => state === undefined || d.state === state)
+      .map((d) => ({ ...d }));
+  }
+  getDelivery(id: string): Delivery | undefined {
+    const delivery = this.#deliveries.get(id);
+    return delivery && { ...delivery };
+  }
+  saveDelivery(delivery: Delivery): void {
+    this.#deliveries.set(delivery.id, { ...delivery });
+  }
+  disabledReceivers(): Set<string> {
+    return new Set(this.#disabled);
+  }
+  disableReceiver(url: string): void {
+    this.#disabled.add(url);
+  }
+  close(): void {}
+}

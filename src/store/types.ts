@@ -1,0 +1,69 @@
+import type { Run } from '../dataframer/schema.js';
+import type { FinishType } from '../notify/payload.js';
+
+export interface ProgressPoint {
+  /** Epoch ms of the poll that saw it. */
+  at: number;
+  /** samples_completed + samples_failed. */
+  done: number;
+}
+
+/** Everything the watcher knows of one run; plain data so any store can keep it. */
+export interface RunRecord {
+  runId: string;
+  addedAt: number;
+  /** Last status seen, null before the first successful poll. */
+  status: string | null;
+  snapshot: Run | null;
+  nextDueAt: number;
+  /** Polls in a row that saw neither a new status nor new progress. */
+  unchangedPolls: number;
+  notFoundCount: number;
+  /** First and latest progress seen while the run moved; their slope predicts the end. */
+  progressStart: ProgressPoint | null;
+  progressLast: ProgressPoint | null;
+  finishedAt: number | null;
+  outcome: FinishType | null;
+}
+
+export type DeliveryState = 'pending' | 'delivered' | 'disabled' | 'dead_lettered';
+
+/** One webhook message owed to one receiver (a row of the outbox). */
+export interface Delivery {
+  id: string;
+  /** The Standard Webhooks `webhook-id`: the same for every receiver and every attempt. */
+  messageId: string;
+  runId: string;
+  type: FinishType;
+  receiverUrl: string;
+  /** The exact JSON body, fixed when the run finished so that retries are byte-identical. */
+  body: string;
+  state: DeliveryState;
+  attempts: number;
+  nextAttemptAt: number;
+  lastError: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/**
+ * Durable state. Implementations must make `finishRun` atomic: the run's terminal state and the
+ * deliveries it owes are written together or not at all (the outbox pattern).
+ */
+export interface Store {
+  /** Runs not yet finished, for resuming after a restart. */
+  loadActiveRuns(): RunRecord[];
+  getRun(runId: string): RunRecord | undefined;
+  /** Inserts a new run; false when the run is already known (watched or finished). */
+  addRun(record: RunRecord): boolean;
+  saveRun(record: RunRecord): void;
+  removeRun(runId: string): void;
+  finishRun(record: RunRecord, deliveries: Delivery[]): void;
+  pendingDeliveries(): Delivery[];
+  listDeliveries(state?: DeliveryState): Delivery[];
+  getDelivery(id: string): Delivery | undefined;
+  saveDelivery(delivery: Delivery): void;
+  disabledReceivers(): Set<string>;
+  disableReceiver(url: string, at: number): void;
+  close(): void;
+}

@@ -1,0 +1,36 @@
+import { setTimeout as delay } from 'node:timers/promises';
+
+/** Token bucket: at most `ratePerSecond` takes per second on average, bursts up to `burst`. */
+export class RateLimiter {
+  readonly #rate: number;
+  readonly #burst: number;
+  readonly #now: () => number;
+  readonly #sleep: (ms: number) => Promise<unknown>;
+  #tokens: number;
+  #refilledAt: number;
+
+  constructor(
+    ratePerSecond: number,
+    options: { burst?: number; now?: () => number; sleep?: (ms: number) => Promise<unknown> } = {},
+  ) {
+    this.#rate = ratePerSecond;
+    this.#burst = options.burst ?? Math.max(1, Math.ceil(ratePerSecond));
+    this.#now = options.now ?? Date.now;
+    this.#sleep = options.sleep ?? ((ms) => delay(ms));
+    this.#tokens = this.#burst;
+    this.#refilledAt = this.#now();
+  }
+
+  async take(): Promise<void> {
+    for (;;) {
+      const now = this.#now();
+      this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#refilledAt) * this.#rate) / 1000);
+      this.#refilledAt = now;
+      if (this.#tokens >= 1) {
+        this.#tokens -= 1;
+        return;
+      }
+      await this.#sleep(Math.ceil(((1 - this.#tokens) * 1000) / this.#rate));
+    }
+  }
+}

@@ -1,0 +1,259 @@
+import { DataFramerError, InvalidResponseError, RunNotFoundError, TransientError, UnauthorizedError } from '../dataframer/errors.js';
+import { isKnownStatus, isTerminalStatus, type Run } from '../dataframer/schema.js';
+import type { WatchEvent } from '../logging.js';
+import { finishTypeFor, type FinishType } from '../notify/payload.js';
+import type { RunRecord } from '../store/types.js';
+import { nextPollDelay, type PollTiming } from './poll-policy.js';
+
+export type PollOutcome = { ok: true; run: Run } | { ok: false; error: unknown };
+
+export interface PollContext {
+  now: number;
+  timing: PollTiming;
+  notFoundThreshold: number;
+  random: () => number;
+}
+
+export interface Transition {
+  record: RunRecord;
+  events: WatchEvent[];
+  /** Set when the run is over: the webhook type it ends with. */
+  finish: FinishType | null;
+  /** Whether the durable record changed in a way worth writing (status, progress, end). */
+  changed: boolean;
+  /** The API refused the key (401/403): the caller tracks this for readiness. */
+  keyRefused: boolean;
+  /** The API answered in a way that proves the key works (200 or 404). */
+  keyAccepted: boolean;
+}
+
+export function newRunRecord(runId: string, now: number, firstDueAt: number): RunRecord {
+  return {
+    runId,
+    addedAt: now,
+    status: null,
+    snapshot: null,
+    nextDueAt: firstDueAt,
+    unchangedPolls: 0,
+    notFoundCount: 0,
+    progressStart: null,
+    progressLast: null,
+    finishedAt: null,
+    outcome: null,
+  };
+}
+
+function samplesDone(run: Run): number {
+  return (run.samples_completed ?? 0) + (run.samples_failed ?? 0);
+}
+
+/** The fields of `run.finished` (DESIGN.md), from the last snapshot. */
+export function finishedFields(record: RunRecord, now: number): Record<string, unknown> {
+  const run = record.snapshot;
+  return {
+    status: run?.status ?? null,
+    samples_completed: run?.samples_completed ?? null,
+    samples_failed: run?.samples_failed ?? null,
+    number_of_samples: run?.runtime_params?.number_of_samples ?? null,
+    total_cost: run?.total_cost ?? null,
+    generated_files: run?.generated_files ?? [],
+    spec_name: run?.spec_name ?? null,
+    dataset_name: run?.dataset_name ?? null,
+    created_at: run?.created_at ?? null,
+    completed_at: run?.completed_at ?? null,
+    watch_duration_ms: now - record.addedAt,
+  };
+}
+
+function finished(record: RunRecord, type: FinishType, now: number): RunRecord {
+  return { ...record, finishedAt: now, outcome: type };
+}
+
+/** The state machine of one run: what a poll's outcome does to the record, and what to log. */
+export function applyPoll(record: RunRecord, outcome: PollOutcome, ctx: PollContext): Transition {
+  return outcome.ok ? applyRun(record, outcome.run, ctx) : applyFailure(record, outcome.error, ctx);
+}
+
+function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
+  const { now } = ctx;
+  const events: WatchEvent[] = [];
+  const status = run.status;
+  const statusChanged = status !== record.status;
+  const done = samplesDone(run);
+  const progressed = record.progressLast ? done !== record.progressLast.done : done > 0;
+
+  if (statusChanged) {
+    events.push({
+      level: 'info',
+      event: 'run.status_changed',
+      runId: record.runId,
+      msg: 'run status changed',
+      fields: {
+        from: record.status,
+        to: status,
+        samples_completed: run.samples_completed ?? null,
+        samples_failed: run.samples_failed ?? null,
+        number_of_samples: run.runtime_params?.number_of_samples ?? null,
+      },
+    });
+    if (!isKnownStatus(status)) {
+      events.push({
+        level: 'warn',
+        event: 'run.unknown_status',
+        runId: record.runId,
+        msg: 'run reported a status the API spec does not list; treated as not finished',
+        fields: { status },
+      });
+    }
+  }
+
+  // The slope between the first and latest progress seen predicts the end (poll-policy.ts).
+  // PENDING says nothing about speed, so measuring starts once the run has left it.
+  let { progressStart, progressLast } = record;
+  if (status !== 'PENDING' && (progressStart === null || done < progressStart.done)) {
+    progressStart = { at: now, done };
+    progressLast = { at: now, done };
+  } else if (progressed) {
+    progressLast = { at: now, done };
+  }
+
+  const next: RunRecord = {
+    ...record,
+    status,
+    snapshot: run,
+    notFoundCount: 0,
+    unchangedPolls: statusChanged || progressed ? 0 : record.unchangedPolls + 1,
+    progressStart,
+    progressLast,
+  };
+
+  if (isTerminalStatus(status)) {
+    const type = finishTypeFor(status);
+    const end = finished(next, type, now);
+    events.push({
+      level: 'info',
+      event: 'run.finished',
+      runId: record.runId,
+      msg: 'run finished',
+      fields: finishedFields(end, now),
+    });
+    return { record: end, events, finish: type, changed: true, keyRefused: false, keyAccepted: true };
+  }
+
+  const delay = nextPollDelay(
+    {
+      unchangedPolls: next.unchangedPolls,
+      totalSamples: run.runtime_params?.number_of_samples ?? null,
+      progressStart,
+      progressLast,
+    },
+    ctx.timing,
+    now,
+    ctx.random,
+  );
+  next.nextDueAt = now + delay;
+  return {
+    record: next,
+    events,
+    finish: null,
+    changed: statusChanged || progressed,
+    keyRefused: false,
+    keyAccepted: true,
+  };
+}
+
+function describeError(error: unknown): Record<string, unknown> {
+  if (!(error instanceof DataFramerError)) {
+    return { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) };
+  }
+  return {
+    code: error.code,
+    message: error.message,
+    status: error.status,
+    ...(error instanceof InvalidResponseError ? { path: error.path } : {}),
+    ...(error instanceof TransientError && error.networkCode ? { network_code: error.networkCode } : {}),
+  };
+}
+
+function applyFailure(record: RunRecord, error: unknown, ctx: PollContext): Transition {
+  const { now, timing } = ctx;
+  const base = { events: [] as WatchEvent[], finish: null, changed: false, keyRefused: false, keyAccepted: false };
+
+  if (error instanceof UnauthorizedError) {
+    // The key is wrong, not the run: keep it and look again at the slowest pace.
+    return { ...base, record: { ...record, nextDueAt: now + timing.maxMs }, keyRefused: true };
+  }
+
+  if (error instanceof RunNotFoundError) {
+    const notFoundCount = record.notFoundCount + 1;
+    if (notFoundCount >= ctx.notFoundThreshold) {
+      const end = finished({ ...record, notFoundCount }, 'run.not_found', now);
+      return {
+        ...base,
+        record: end,
+        finish: 'run.not_found',
+        changed: true,
+        keyAccepted: true,
+        events: [
+          {
+            level: 'warn',
+            event: 'run.not_found',
+            runId: record.runId,
+            msg: 'run not found; no longer watched',
+            fields: { not_found_count: notFoundCount, watch_duration_ms: now - record.addedAt },
+          },
+        ],
+      };
+    }
+    return {
+      ...base,
+      keyAccepted: true,
+      record: { ...record, notFoundCount, nextDueAt: now + timing.minMs },
+      events: [pollFailed(record.runId, error, { not_found_count: notFoundCount })],
+    };
+  }
+
+  const unchangedPolls = record.unchangedPolls + 1;
+  const delay = nextPollDelay(
+    { unchangedPolls, totalSamples: null, progressStart: null, progressLast: null },
+    timing,
+    now,
+    ctx.random,
+  );
+  return {
+    ...base,
+    record: { ...record, unchangedPolls, nextDueAt: now + delay },
+    events: [pollFailed(record.runId, error)],
+  };
+}
+
+function pollFailed(runId: string, error: unknown, extra: Record<string, unknown> = {}): WatchEvent {
+  return {
+    level: error instanceof DataFramerError ? 'warn' : 'error',
+    event: 'poll.failed',
+    runId,
+    msg: 'poll failed',
+    fields: { error: describeError(error), ...extra },
+  };
+}
+
+/** A run watched for longer than MAX_WATCH_MS ends without a terminal status. */
+export function expireRun(record: RunRecord, now: number): Transition {
+  const end = finished(record, 'run.watch_timeout', now);
+  return {
+    record: end,
+    finish: 'run.watch_timeout',
+    changed: true,
+    keyRefused: false,
+    keyAccepted: false,
+    events: [
+      {
+        level: 'warn',
+        event: 'run.watch_timeout',
+        runId: record.runId,
+        msg: 'run still not finished after MAX_WATCH_MS; no longer watched',
+        fields: { last_status: record.status, watch_duration_ms: now - record.addedAt },
+      },
+    ],
+  };
+}

@@ -1,0 +1,206 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { RunFetcher } from '../dataframer/client.js';
+import { logEvent } from '../logging.js';
+import type { DeliveryWorker } from '../notify/delivery-worker.js';
+import { buildWebhookBody, messageIdFor, type FinishType } from '../notify/payload.js';
+import type { Delivery, RunRecord, Store } from '../store/types.js';
+import type { PollTiming } from './poll-policy.js';
+import { applyPoll, expireRun, newRunRecord, type PollOutcome, type Transition } from './run-state.js';
+import { Scheduler } from './scheduler.js';
+
+export interface WatcherOptions {
+  store: Store;
+  fetcher: RunFetcher;
+  deliveries: Pick<DeliveryWorker, 'enqueue'>;
+  receiverUrls: readonly string[];
+  logger: Logger;
+  timing: PollTiming;
+  pollCron: string;
+  concurrency: number;
+  ratePerSecond: number;
+  notFoundThreshold: number;
+  maxWatchMs: number;
+  now?: () => number;
+  random?: () => number;
+  /** Called after a run finishes (for exit-when-done and metrics). */
+  onRunFinished?: (runId: string, type: FinishType) => void;
+}
+
+export function deliveryIdFor(messageId: string, receiverUrl: string): string {
+  return `dlv_${createHash('sha256').update(`${messageId}\n${receiverUrl}`).digest('hex').slice(0, 20)}`;
+}
+
+/**
+ * Keeps the list of watched runs, polls them through the scheduler, applies each outcome to the
+ * run's state machine, and on a terminal state writes the run and its deliveries in one store
+ * transaction before handing the deliveries to the worker.
+ */
+export class Watcher {
+  readonly #o: Required<Omit<WatcherOptions, 'onRunFinished'>> & Pick<WatcherOptions, 'onRunFinished'>;
+  readonly #runs = new Map<string, RunRecord>();
+  /** How each run this process was asked to watch has ended, including ones that ended before a restart. */
+  readonly #outcomes = new Map<string, FinishType>();
+  readonly #scheduler: Scheduler;
+  #keyRefused = false;
+
+  constructor(options: WatcherOptions) {
+    this.#o = { now: Date.now, random: Math.random, ...options };
+    this.#scheduler = new Scheduler({
+      cron: options.pollCron,
+      concurrency: options.concurrency,
+      ratePerSecond: options.ratePerSecond,
+      now: this.#o.now,
+      poll: (runId) => this.#poll(runId),
+      dueRuns: (until) => this.#dueRuns(until),
+      onTick: (now) => this.#expireOverdue(now),
+    });
+  }
+
+  get activeCount(): number {
+    return this.#runs.size;
+  }
+  get keyRefused(): boolean {
+    return this.#keyRefused;
+  }
+  get lastTickAt(): number | null {
+    return this.#scheduler.lastTickAt;
+  }
+  get outcomes(): ReadonlyMap<string, FinishType> {
+    return this.#outcomes;
+  }
+  /** Active runs by last seen status (`UNKNOWN` before the first answer). */
+  countByStatus(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const r of this.#runs.values()) counts.set(r.status ?? 'UNKNOWN', (counts.get(r.status ?? 'UNKNOWN') ?? 0) + 1);
+    return counts;
+  }
+
+  /** Resumes the store's unfinished runs, adds the configured ones, and starts ticking. */
+  start(runIds: readonly string[]): void {
+    for (const record of this.#o.store.loadActiveRuns()) this.#runs.set(record.runId, record);
+    for (const runId of runIds) this.addRun(runId);
+    this.#scheduler.start();
+  }
+
+  /** Starts watching a run; a run already watched or already finished is left as it is. */
+  addRun(runId: string): void {
+    if (this.#runs.has(runId)) return;
+    const known = this.#o.store.getRun(runId);
+    if (known?.outcome) {
+      this.#outcomes.set(runId, known.outcome);
+      return;
+    }
+    const now = this.#o.now();
+    // Polled at once, spread over the first interval so thousands of new runs do not burst.
+    const record = known ?? newRunRecord(runId, now, now + Math.floor(this.#o.random() * this.#o.timing.minMs));
+    if (!known) this.#o.store.addRun(record);
+    this.#runs.set(runId, record);
+    logEvent(this.#o.logger, { level: 'info', event: 'run.added', runId, msg: 'watching run' });
+    this.#scheduler.plan(runId, record.nextDueAt);
+  }
+
+  /** Stops watching a run; deliveries it already owes are still made. */
+  removeRun(runId: string): void {
+    if (!this.#runs.delete(runId)) return;
+    this.#scheduler.cancel(runId);
+    this.#o.store.removeRun(runId);
+    logEvent(this.#o.logger, { level: 'info', event: 'run.removed', runId, msg: 'run no longer watched' });
+  }
+
+  watchedRunIds(): string[] {
+    return [...this.#runs.keys()];
+  }
+
+  async stop(): Promise<void> {
+    await this.#scheduler.stop();
+  }
+
+  *#dueRuns(until: number): Iterable<{ runId: string; dueAt: number }> {
+    for (const record of this.#runs.values()) {
+      if (record.nextDueAt < until) yield { runId: record.runId, dueAt: record.nextDueAt };
+    }
+  }
+
+  #expireOverdue(now: number): void {
+    for (const record of [...this.#runs.values()]) {
+      if (now - record.addedAt >= this.#o.maxWatchMs && !this.#scheduler.isBusy(record.runId)) {
+        this.#scheduler.cancel(record.runId);
+        this.#apply(expireRun(record, now));
+      }
+    }
+  }
+
+  async #poll(runId: string): Promise<number | null> {
+    if (!this.#runs.has(runId)) return null;
+    let outcome: PollOutcome;
+    try {
+      outcome = { ok: true, run: await this.#o.fetcher.getRun(runId) };
+    } catch (error) {
+      outcome = { ok: false, error };
+    }
+    const record = this.#runs.get(runId);
+    if (!record) return null; // removed while the request was in flight
+    const transition = applyPoll(record, outcome, {
+      now: this.#o.now(),
+      timing: this.#o.timing,
+      notFoundThreshold: this.#o.notFoundThreshold,
+      random: this.#o.random,
+    });
+    this.#trackKey(transition, runId);
+    return this.#apply(transition);
+  }
+
+  /** Logs the key problem once per change, not once per poll. */
+  #trackKey(transition: Transition, runId: string): void {
+    if (transition.keyRefused && !this.#keyRefused) {
+      this.#keyRefused = true;
+      logEvent(this.#o.logger, {
+        level: 'error',
+        event: 'watcher.api_key_refused',
+        runId,
+        msg: 'DataFramer refused the API key (401/403); runs are kept and polled slowly until it is accepted',
+      });
+    } else if (transition.keyAccepted && this.#keyRefused) {
+      this.#keyRefused = false;
+      logEvent(this.#o.logger, { level: 'info', event: 'watcher.api_key_accepted', runId, msg: 'DataFramer accepts the API key again' });
+    }
+  }
+
+  #apply(transition: Transition): number | null {
+    const { record } = transition;
+    for (const event of transition.events) logEvent(this.#o.logger, event);
+    if (transition.finish) {
+      this.#finish(record, transition.finish);
+      return null;
+    }
+    this.#runs.set(record.runId, record);
+    if (transition.changed) this.#o.store.saveRun(record);
+    return record.nextDueAt;
+  }
+
+  #finish(record: RunRecord, type: FinishType): void {
+    const now = this.#o.now();
+    const messageId = messageIdFor(record.runId, type);
+    const body = JSON.stringify(buildWebhookBody(type, record.runId, record.snapshot, new Date(now)));
+    const deliveries: Delivery[] = this.#o.receiverUrls.map((receiverUrl) => ({
+      id: deliveryIdFor(messageId, receiverUrl),
+      messageId,
+      runId: record.runId,
+      type,
+      receiverUrl,
+      body,
+      state: 'pending',
+      attempts: 0,
+      nextAttemptAt: now,
+      lastError: null,
+      createdAt: now,
+      updatedAt: now,
+    }));
+    this.#o.store.finishRun(record, deliveries);
+    this.#runs.delete(record.runId);
+    this.#outcomes.set(record.runId, type);
+    this.#o.deliveries.enqueue(deliveries);
+    this.#o.onRunFinished?.(record.runId, type);
+  }
+}
