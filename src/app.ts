@@ -40,7 +40,12 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
   const store = deps.store ?? new MemoryStore();
   const fetcher =
     deps.fetcher ??
-    new DataFramerClient({ baseUrl: config.baseUrl, apiKey: config.apiKey, timeoutMs: config.requestTimeoutMs, now });
+    new DataFramerClient({
+      baseUrl: config.baseUrl,
+      apiKey: config.apiKey,
+      timeoutMs: config.requestTimeoutMs,
+      now,
+    });
 
   let resolveDone: (code: number) => void = () => {};
   const done = new Promise<number>((resolve) => (resolveDone = resolve));
@@ -53,7 +58,9 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
 
   const worker = new DeliveryWorker({
     store,
-    sender: config.webhookSecret ? new WebhookSender(config.webhookSecret, { now }) : unconfiguredSender,
+    sender: config.webhookSecret
+      ? new WebhookSender(config.webhookSecret, { now })
+      : unconfiguredSender,
     receivers: config.receivers,
     defaultTimeoutMs: config.webhookTimeoutMs,
     defaultRetryScheduleMs: config.webhookRetryScheduleMs,
@@ -82,7 +89,8 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
     const reasons: string[] = [];
     const lastTick = watcher.lastTickAt;
     // A tick plans ahead up to the next tick; 2 min without one means the scheduler is stuck.
-    if (lastTick === null || now() - lastTick > 120_000) reasons.push('scheduler has not ticked recently');
+    if (lastTick === null || now() - lastTick > 120_000)
+      reasons.push('scheduler has not ticked recently');
     if (watcher.keyRefused) reasons.push('DataFramer API refuses the API key');
     return { ready: reasons.length === 0 && lastTick !== null, reasons };
   };
@@ -110,7 +118,9 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
-      const grace = new Promise<'timeout'>((resolve) => setTimeout(resolve, config.shutdownGraceMs, 'timeout').unref());
+      const grace = new Promise<'timeout'>((resolve) =>
+        setTimeout(resolve, config.shutdownGraceMs, 'timeout').unref(),
+      );
       const drained = Promise.all([watcher.stop(), worker.stop()]).then(() => 'drained' as const);
       const result = await Promise.race([drained, grace]);
       await http.close();
@@ -119,7 +129,11 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
         event: 'watcher.stopped',
         runId: null,
         msg: 'watcher stopped',
-        fields: { drained: result === 'drained', runs_active: watcher.activeCount, deliveries_pending: worker.pendingCount },
+        fields: {
+          drained: result === 'drained',
+          runs_active: watcher.activeCount,
+          deliveries_pending: worker.pendingCount,
+        },
       });
       store.close();
     })());

@@ -50,7 +50,8 @@ const REDACTED = '[REDACTED]';
  */
 export function createLogger(options: LoggerOptions): Logger {
   const secrets = options.secrets.filter((s) => s.length >= 4);
-  const scrub = (line: string) => secrets.reduce((text, secret) => text.replaceAll(secret, REDACTED), line);
+  const scrub = (line: string) =>
+    secrets.reduce((text, secret) => text.replaceAll(secret, REDACTED), line);
   const base = {
     level: options.level,
     base: null,
@@ -58,7 +59,13 @@ export function createLogger(options: LoggerOptions): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
     redact: {
-      paths: ['apiKey', 'webhookSecret', '*.authorization', '*.headers.authorization', 'err.options'],
+      paths: [
+        'apiKey',
+        'webhookSecret',
+        '*.authorization',
+        '*.headers.authorization',
+        'err.options',
+      ],
       censor: REDACTED,
     },
     hooks: { streamWrite: scrub },

@@ -19,7 +19,10 @@ async function main(): Promise<void> {
 
   const app = await startApp(config);
   const fail = (error: unknown) => {
-    app.logger.fatal({ event: 'watcher.crashed', run_id: null, err: error }, 'unexpected error; exiting');
+    app.logger.fatal(
+      { event: 'watcher.crashed', run_id: null, err: error },
+      'unexpected error; exiting',
+    );
     process.exit(EXIT.internal);
   };
   process.on('uncaughtException', fail);
@@ -32,6 +35,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`dataframer-run-watcher: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(
+    `dataframer-run-watcher: failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
   process.exit(EXIT.internal);
 });

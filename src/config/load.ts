@@ -89,7 +89,10 @@ function describeIssue(issue: z.core.$ZodIssue, labels: Map<string, string>): Co
   const keyName = typeof key === 'string' ? key : '';
   const envName = Object.entries(ENV_SETTINGS).find(([, [k]]) => k === keyName)?.[0];
   const label = labels.get(keyName) ?? envName ?? (labels.get('') || 'config');
-  const where = rest.length > 0 ? ` (item ${rest.map((p) => (typeof p === 'number' ? p + 1 : String(p))).join('.')})` : '';
+  const where =
+    rest.length > 0
+      ? ` (item ${rest.map((p) => (typeof p === 'number' ? p + 1 : String(p))).join('.')})`
+      : '';
   return new ConfigError(`${label}${where}`, issue.message);
 }
 

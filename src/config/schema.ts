@@ -12,7 +12,9 @@ export const RunId = z
   .guid({ error: (issue) => `must be a UUID, got ${JSON.stringify(issue.input)}` })
   .transform((id) => id.toLowerCase());
 
-const HttpUrl = z.httpUrl({
+// z.url, not z.httpUrl: the latter refuses IP hosts such as 127.0.0.1 and cluster-local names.
+const HttpUrl = z.url({
+  protocol: /^https?$/,
   error: (issue) => `must be an http(s) URL, got ${JSON.stringify(issue.input)}`,
 });
 
@@ -63,8 +65,14 @@ export const Settings = z
     webhookRetryScheduleMs: z.array(Millis).default(DEFAULT_WEBHOOK_RETRY_SCHEDULE_MS),
     stateDir: z.string().min(1).default('./data'),
     httpHost: z.string().min(1).default('0.0.0.0'),
-    httpPort: z.int({ error: 'must be a port number' }).min(0).max(65_535).default(8080),
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    httpPort: z
+      .int({ error: 'must be a port number from 0 to 65535' })
+      .min(0)
+      .max(65_535)
+      .default(8080),
+    logLevel: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info'),
     logFormat: z.enum(['json', 'pretty']).default('json'),
     exitWhenDone: z.boolean({ error: 'must be true or false' }).default(false),
     shutdownGraceMs: Millis.default(10_000),

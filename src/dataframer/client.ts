@@ -138,7 +138,11 @@ export function parseRunBody(body: string, runId: string): Run {
     );
   }
   if (result.data.id.toLowerCase() !== runId.toLowerCase()) {
-    throw new InvalidResponseError(`run ${runId}: response is for run ${result.data.id}`, runId, 'id');
+    throw new InvalidResponseError(
+      `run ${runId}: response is for run ${result.data.id}`,
+      runId,
+      'id',
+    );
   }
   return result.data;
 }

@@ -110,7 +110,8 @@ export function errorForStatus(
   if (status === 404) return new RunNotFoundError(`${what}: run not found`, runId, status);
   if (status === 401 || status === 403)
     return new UnauthorizedError(`${what}: API key refused`, runId, status);
-  if (status === 429) return new RateLimitedError(`${what}: rate limited`, runId, status, retryAfterMs);
+  if (status === 429)
+    return new RateLimitedError(`${what}: rate limited`, runId, status, retryAfterMs);
   if (status === 408 || status >= 500)
     return new TransientError(`${what}`, runId, status, null, status === 503 ? retryAfterMs : null);
   return new UnexpectedStatusError(`${what}: unexpected status`, runId, status);

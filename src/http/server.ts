@@ -17,9 +17,14 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
-async function handle(surface: HttpSurface, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  surface: HttpSurface,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
-  if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'method not allowed' });
+  if (req.method !== 'GET' && req.method !== 'HEAD')
+    return send(res, 405, { error: 'method not allowed' });
   if (path === '/healthz') return send(res, 200, { status: 'ok' });
   if (path === '/readyz') {
     const { ready, reasons } = surface.readiness();

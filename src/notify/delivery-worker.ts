@@ -23,7 +23,8 @@ export interface DeliveryWorkerOptions {
  * so a restart resumes each one with its attempt count and its `webhook-id`.
  */
 export class DeliveryWorker {
-  readonly #o: Required<Omit<DeliveryWorkerOptions, 'onIdle'>> & Pick<DeliveryWorkerOptions, 'onIdle'>;
+  readonly #o: Required<Omit<DeliveryWorkerOptions, 'onIdle'>> &
+    Pick<DeliveryWorkerOptions, 'onIdle'>;
   readonly #pending = new Map<string, Delivery>();
   readonly #inFlight = new Set<string>();
   readonly #ready: Delivery[] = [];
@@ -46,7 +47,8 @@ export class DeliveryWorker {
   /** Epoch ms of the oldest delivery still owed, or null. */
   get oldestPendingAt(): number | null {
     let oldest: number | null = null;
-    for (const d of this.#pending.values()) if (oldest === null || d.createdAt < oldest) oldest = d.createdAt;
+    for (const d of this.#pending.values())
+      if (oldest === null || d.createdAt < oldest) oldest = d.createdAt;
     return oldest;
   }
 
@@ -97,7 +99,11 @@ export class DeliveryWorker {
   async #attempt(delivery: Delivery): Promise<void> {
     const receiver = this.#receivers.get(delivery.receiverUrl);
     if (this.#disabled.has(delivery.receiverUrl) || !receiver) {
-      this.#settle(delivery, 'disabled', receiver ? 'receiver disabled by 410' : 'receiver no longer configured');
+      this.#settle(
+        delivery,
+        'disabled',
+        receiver ? 'receiver disabled by 410' : 'receiver no longer configured',
+      );
       return;
     }
     let result: AttemptResult;
@@ -123,24 +129,48 @@ export class DeliveryWorker {
     switch (result.kind) {
       case 'delivered':
         this.#settle(delivery, 'delivered', null);
-        logEvent(this.#o.logger, { level: 'info', event: 'webhook.delivered', runId, msg: 'webhook delivered', fields: { ...fields, status: result.status } });
+        logEvent(this.#o.logger, {
+          level: 'info',
+          event: 'webhook.delivered',
+          runId,
+          msg: 'webhook delivered',
+          fields: { ...fields, status: result.status },
+        });
         return;
       case 'disabled':
         this.#disabled.add(delivery.receiverUrl);
         this.#o.store.disableReceiver(delivery.receiverUrl, this.#o.now());
         this.#settle(delivery, 'disabled', 'HTTP 410');
-        logEvent(this.#o.logger, { level: 'warn', event: 'webhook.receiver_disabled', runId, msg: 'receiver answered 410 Gone; no more deliveries to it', fields });
+        logEvent(this.#o.logger, {
+          level: 'warn',
+          event: 'webhook.receiver_disabled',
+          runId,
+          msg: 'receiver answered 410 Gone; no more deliveries to it',
+          fields,
+        });
         return;
       case 'rejected':
         this.#settle(delivery, 'dead_lettered', result.reason);
-        logEvent(this.#o.logger, { level: 'error', event: 'webhook.dead_lettered', runId, msg: 'receiver rejected the webhook; kept for replay', fields: { ...fields, error: result.reason } });
+        logEvent(this.#o.logger, {
+          level: 'error',
+          event: 'webhook.dead_lettered',
+          runId,
+          msg: 'receiver rejected the webhook; kept for replay',
+          fields: { ...fields, error: result.reason },
+        });
         return;
       case 'retry': {
         const schedule = receiver.retryScheduleMs ?? this.#o.defaultRetryScheduleMs;
         const base = schedule[delivery.attempts - 1];
         if (base === undefined) {
           this.#settle(delivery, 'dead_lettered', result.reason);
-          logEvent(this.#o.logger, { level: 'error', event: 'webhook.dead_lettered', runId, msg: 'webhook retries exhausted; kept for replay', fields: { ...fields, error: result.reason } });
+          logEvent(this.#o.logger, {
+            level: 'error',
+            event: 'webhook.dead_lettered',
+            runId,
+            msg: 'webhook retries exhausted; kept for replay',
+            fields: { ...fields, error: result.reason },
+          });
           return;
         }
         const jittered = base * (0.8 + 0.4 * this.#o.random());
@@ -149,7 +179,17 @@ export class DeliveryWorker {
         delivery.lastError = result.reason;
         delivery.updatedAt = this.#o.now();
         this.#o.store.saveDelivery(delivery);
-        logEvent(this.#o.logger, { level: 'warn', event: 'webhook.retrying', runId, msg: 'webhook attempt failed; will retry', fields: { ...fields, error: result.reason, next_attempt_at: new Date(delivery.nextAttemptAt).toISOString() } });
+        logEvent(this.#o.logger, {
+          level: 'warn',
+          event: 'webhook.retrying',
+          runId,
+          msg: 'webhook attempt failed; will retry',
+          fields: {
+            ...fields,
+            error: result.reason,
+            next_attempt_at: new Date(delivery.nextAttemptAt).toISOString(),
+          },
+        });
         this.#wake();
         return;
       }

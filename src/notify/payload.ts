@@ -10,7 +10,11 @@ export const FINISH_TYPES = [
 export type FinishType = (typeof FINISH_TYPES)[number];
 
 export function finishTypeFor(status: TerminalStatus): FinishType {
-  return status === 'SUCCEEDED' ? 'run.succeeded' : status === 'FAILED' ? 'run.failed' : 'run.canceled';
+  return status === 'SUCCEEDED'
+    ? 'run.succeeded'
+    : status === 'FAILED'
+      ? 'run.failed'
+      : 'run.canceled';
 }
 
 /** The webhook body of DESIGN.md; `data` is null-filled where the API said nothing. */

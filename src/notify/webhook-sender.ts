@@ -33,7 +33,10 @@ export class WebhookSender {
       retry: { limit: 0 },
       throwHttpErrors: false,
       followRedirect: false,
-      agent: { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) },
+      agent: {
+        http: new HttpAgent({ keepAlive: true }),
+        https: new HttpsAgent({ keepAlive: true }),
+      },
     });
   }
 

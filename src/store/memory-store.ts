@@ -7,7 +7,9 @@ export class MemoryStore implements Store {
   readonly #disabled = new Set<string>();
 
   loadActiveRuns(): RunRecord[] {
-    return [...this.#runs.values()].filter((r) => r.finishedAt === null).map((r) => structuredClone(r));
+    return [...this.#runs.values()]
+      .filter((r) => r.finishedAt === null)
+      .map((r) => structuredClone(r));
   }
   getRun(runId: string): RunRecord | undefined {
     const record = this.#runs.get(runId);

@@ -1,5 +1,3 @@
-import { setTimeout as delay } from 'node:timers/promises';
-
 /** Token bucket: at most `ratePerSecond` takes per second on average, bursts up to `burst`. */
 export class RateLimiter {
   readonly #rate: number;
@@ -16,7 +14,8 @@ export class RateLimiter {
     this.#rate = ratePerSecond;
     this.#burst = options.burst ?? Math.max(1, Math.ceil(ratePerSecond));
     this.#now = options.now ?? Date.now;
-    this.#sleep = options.sleep ?? ((ms) => delay(ms));
+    // Global setTimeout (not timers/promises) so that fake timers in tests drive it.
+    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.#tokens = this.#burst;
     this.#refilledAt = this.#now();
   }
@@ -24,7 +23,10 @@ export class RateLimiter {
   async take(): Promise<void> {
     for (;;) {
       const now = this.#now();
-      this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#refilledAt) * this.#rate) / 1000);
+      this.#tokens = Math.min(
+        this.#burst,
+        this.#tokens + ((now - this.#refilledAt) * this.#rate) / 1000,
+      );
       this.#refilledAt = now;
       if (this.#tokens >= 1) {
         this.#tokens -= 1;

@@ -1,4 +1,10 @@
-import { DataFramerError, InvalidResponseError, RunNotFoundError, TransientError, UnauthorizedError } from '../dataframer/errors.js';
+import {
+  DataFramerError,
+  InvalidResponseError,
+  RunNotFoundError,
+  TransientError,
+  UnauthorizedError,
+} from '../dataframer/errors.js';
 import { isKnownStatus, isTerminalStatus, type Run } from '../dataframer/schema.js';
 import type { WatchEvent } from '../logging.js';
 import { finishTypeFor, type FinishType } from '../notify/payload.js';
@@ -137,7 +143,14 @@ function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
       msg: 'run finished',
       fields: finishedFields(end, now),
     });
-    return { record: end, events, finish: type, changed: true, keyRefused: false, keyAccepted: true };
+    return {
+      record: end,
+      events,
+      finish: type,
+      changed: true,
+      keyRefused: false,
+      keyAccepted: true,
+    };
   }
 
   const delay = nextPollDelay(
@@ -171,13 +184,21 @@ function describeError(error: unknown): Record<string, unknown> {
     message: error.message,
     status: error.status,
     ...(error instanceof InvalidResponseError ? { path: error.path } : {}),
-    ...(error instanceof TransientError && error.networkCode ? { network_code: error.networkCode } : {}),
+    ...(error instanceof TransientError && error.networkCode
+      ? { network_code: error.networkCode }
+      : {}),
   };
 }
 
 function applyFailure(record: RunRecord, error: unknown, ctx: PollContext): Transition {
   const { now, timing } = ctx;
-  const base = { events: [] as WatchEvent[], finish: null, changed: false, keyRefused: false, keyAccepted: false };
+  const base = {
+    events: [] as WatchEvent[],
+    finish: null,
+    changed: false,
+    keyRefused: false,
+    keyAccepted: false,
+  };
 
   if (error instanceof UnauthorizedError) {
     // The key is wrong, not the run: keep it and look again at the slowest pace.
@@ -227,7 +248,11 @@ function applyFailure(record: RunRecord, error: unknown, ctx: PollContext): Tran
   };
 }
 
-function pollFailed(runId: string, error: unknown, extra: Record<string, unknown> = {}): WatchEvent {
+function pollFailed(
+  runId: string,
+  error: unknown,
+  extra: Record<string, unknown> = {},
+): WatchEvent {
   return {
     level: error instanceof DataFramerError ? 'warn' : 'error',
     event: 'poll.failed',

@@ -59,7 +59,11 @@ export class Scheduler {
   }
 
   start(): void {
-    this.#job = CronJob.from({ cronTime: this.#options.cron, onTick: () => this.tick(), start: true });
+    this.#job = CronJob.from({
+      cronTime: this.#options.cron,
+      onTick: () => this.tick(),
+      start: true,
+    });
     this.tick();
   }
 

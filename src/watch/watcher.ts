@@ -6,7 +6,13 @@ import type { DeliveryWorker } from '../notify/delivery-worker.js';
 import { buildWebhookBody, messageIdFor, type FinishType } from '../notify/payload.js';
 import type { Delivery, RunRecord, Store } from '../store/types.js';
 import type { PollTiming } from './poll-policy.js';
-import { applyPoll, expireRun, newRunRecord, type PollOutcome, type Transition } from './run-state.js';
+import {
+  applyPoll,
+  expireRun,
+  newRunRecord,
+  type PollOutcome,
+  type Transition,
+} from './run-state.js';
 import { Scheduler } from './scheduler.js';
 
 export interface WatcherOptions {
@@ -37,7 +43,8 @@ export function deliveryIdFor(messageId: string, receiverUrl: string): string {
  * transaction before handing the deliveries to the worker.
  */
 export class Watcher {
-  readonly #o: Required<Omit<WatcherOptions, 'onRunFinished'>> & Pick<WatcherOptions, 'onRunFinished'>;
+  readonly #o: Required<Omit<WatcherOptions, 'onRunFinished'>> &
+    Pick<WatcherOptions, 'onRunFinished'>;
   readonly #runs = new Map<string, RunRecord>();
   /** How each run this process was asked to watch has ended, including ones that ended before a restart. */
   readonly #outcomes = new Map<string, FinishType>();
@@ -72,7 +79,8 @@ export class Watcher {
   /** Active runs by last seen status (`UNKNOWN` before the first answer). */
   countByStatus(): Map<string, number> {
     const counts = new Map<string, number>();
-    for (const r of this.#runs.values()) counts.set(r.status ?? 'UNKNOWN', (counts.get(r.status ?? 'UNKNOWN') ?? 0) + 1);
+    for (const r of this.#runs.values())
+      counts.set(r.status ?? 'UNKNOWN', (counts.get(r.status ?? 'UNKNOWN') ?? 0) + 1);
     return counts;
   }
 
@@ -93,7 +101,8 @@ export class Watcher {
     }
     const now = this.#o.now();
     // Polled at once, spread over the first interval so thousands of new runs do not burst.
-    const record = known ?? newRunRecord(runId, now, now + Math.floor(this.#o.random() * this.#o.timing.minMs));
+    const record =
+      known ?? newRunRecord(runId, now, now + Math.floor(this.#o.random() * this.#o.timing.minMs));
     if (!known) this.#o.store.addRun(record);
     this.#runs.set(runId, record);
     logEvent(this.#o.logger, { level: 'info', event: 'run.added', runId, msg: 'watching run' });
@@ -105,7 +114,12 @@ export class Watcher {
     if (!this.#runs.delete(runId)) return;
     this.#scheduler.cancel(runId);
     this.#o.store.removeRun(runId);
-    logEvent(this.#o.logger, { level: 'info', event: 'run.removed', runId, msg: 'run no longer watched' });
+    logEvent(this.#o.logger, {
+      level: 'info',
+      event: 'run.removed',
+      runId,
+      msg: 'run no longer watched',
+    });
   }
 
   watchedRunIds(): string[] {
@@ -163,7 +177,12 @@ export class Watcher {
       });
     } else if (transition.keyAccepted && this.#keyRefused) {
       this.#keyRefused = false;
-      logEvent(this.#o.logger, { level: 'info', event: 'watcher.api_key_accepted', runId, msg: 'DataFramer accepts the API key again' });
+      logEvent(this.#o.logger, {
+        level: 'info',
+        event: 'watcher.api_key_accepted',
+        runId,
+        msg: 'DataFramer accepts the API key again',
+      });
     }
   }
 
@@ -182,7 +201,9 @@ export class Watcher {
   #finish(record: RunRecord, type: FinishType): void {
     const now = this.#o.now();
     const messageId = messageIdFor(record.runId, type);
-    const body = JSON.stringify(buildWebhookBody(type, record.runId, record.snapshot, new Date(now)));
+    const body = JSON.stringify(
+      buildWebhookBody(type, record.runId, record.snapshot, new Date(now)),
+    );
     const deliveries: Delivery[] = this.#o.receiverUrls.map((receiverUrl) => ({
       id: deliveryIdFor(messageId, receiverUrl),
       messageId,

@@ -1,0 +1,10 @@
+import { readFileSync } from 'node:fs';
+
+/** The vendor's example response (shared/api/get-run.example.json, copied verbatim). */
+export const exampleRun = JSON.parse(
+  readFileSync(new URL('../fixtures/get-run.example.json', import.meta.url), 'utf8'),
+) as Record<string, unknown> & { id: string; runtime_params: Record<string, unknown> };
+
+export function runBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return { ...structuredClone(exampleRun), ...overrides };
+}

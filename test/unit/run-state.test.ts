@@ -1,0 +1,175 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  RunNotFoundError,
+  TransientError,
+  UnauthorizedError,
+  InvalidResponseError,
+} from '../../src/dataframer/errors.js';
+import { Run } from '../../src/dataframer/schema.js';
+import { applyPoll, expireRun, newRunRecord, type PollContext } from '../../src/watch/run-state.js';
+import { exampleRun, runBody } from '../helpers/run-body.js';
+
+const RUN_ID = exampleRun.id;
+const ctx = (now: number): PollContext => ({
+  now,
+  timing: { minMs: 1_000, maxMs: 10_000 },
+  notFoundThreshold: 3,
+  random: () => 0,
+});
+const run = (overrides: Record<string, unknown>) => Run.parse(runBody(overrides));
+const start = newRunRecord(RUN_ID, 0, 0);
+
+describe('run state machine', () => {
+  it('logs a status change and resets the backoff', () => {
+    const t = applyPoll(
+      start,
+      { ok: true, run: run({ status: 'PENDING', samples_completed: 0, samples_failed: 0 }) },
+      ctx(1_000),
+    );
+    expect(t.events.map((e) => e.event)).toEqual(['run.status_changed']);
+    expect(t.events[0]?.fields).toMatchObject({ from: null, to: 'PENDING' });
+    expect(t).toMatchObject({ finish: null, changed: true, keyAccepted: true });
+    const again = applyPoll(
+      t.record,
+      { ok: true, run: run({ status: 'PENDING', samples_completed: 0, samples_failed: 0 }) },
+      ctx(2_000),
+    );
+    expect(again.events).toEqual([]);
+    expect(again.changed).toBe(false);
+    expect(again.record.unchangedPolls).toBe(1);
+  });
+
+  it('finishes on a terminal status with every field of run.finished', () => {
+    const t = applyPoll(
+      start,
+      {
+        ok: true,
+        run: run({
+          status: 'SUCCEEDED',
+          samples_completed: 98,
+          samples_failed: 2,
+          total_cost: 1.37,
+        }),
+      },
+      ctx(5_000),
+    );
+    expect(t.finish).toBe('run.succeeded');
+    expect(t.record).toMatchObject({ finishedAt: 5_000, outcome: 'run.succeeded' });
+    const finished = t.events.find((e) => e.event === 'run.finished');
+    expect(finished?.fields).toEqual({
+      status: 'SUCCEEDED',
+      samples_completed: 98,
+      samples_failed: 2,
+      number_of_samples: 123,
+      total_cost: 1.37,
+      generated_files: exampleRun['generated_files'],
+      spec_name: '<string>',
+      dataset_name: '<string>',
+      created_at: '2023-11-07T05:31:56Z',
+      completed_at: '2023-11-07T05:31:56Z',
+      watch_duration_ms: 5_000,
+    });
+  });
+
+  it.each([
+    ['FAILED', 'run.failed'],
+    ['CANCELED', 'run.canceled'],
+  ])('maps %s to %s', (status, type) => {
+    expect(applyPoll(start, { ok: true, run: run({ status }) }, ctx(1)).finish).toBe(type);
+  });
+
+  it('keeps an unknown status as not finished, with one warning', () => {
+    const t = applyPoll(start, { ok: true, run: run({ status: 'IN_PROGRESS' }) }, ctx(1));
+    expect(t.finish).toBeNull();
+    expect(t.events.map((e) => [e.event, e.level])).toEqual([
+      ['run.status_changed', 'info'],
+      ['run.unknown_status', 'warn'],
+    ]);
+    expect(
+      applyPoll(t.record, { ok: true, run: run({ status: 'IN_PROGRESS' }) }, ctx(2)).events,
+    ).toEqual([]);
+  });
+
+  it('ends as not found after the threshold of consecutive 404s', () => {
+    const nf = { ok: false as const, error: new RunNotFoundError('404', RUN_ID, 404) };
+    const first = applyPoll(start, nf, ctx(1));
+    const second = applyPoll(first.record, nf, ctx(2));
+    expect([first.finish, second.finish]).toEqual([null, null]);
+    expect(second.events[0]).toMatchObject({
+      event: 'poll.failed',
+      fields: { not_found_count: 2 },
+    });
+    const third = applyPoll(second.record, nf, ctx(3));
+    expect(third.finish).toBe('run.not_found');
+    expect(third.events.map((e) => e.event)).toEqual(['run.not_found']);
+  });
+
+  it('resets the 404 count once the run answers', () => {
+    const nf = { ok: false as const, error: new RunNotFoundError('404', RUN_ID, 404) };
+    const seen = applyPoll(
+      applyPoll(start, nf, ctx(1)).record,
+      { ok: true, run: run({ status: 'PENDING' }) },
+      ctx(2),
+    );
+    expect(seen.record.notFoundCount).toBe(0);
+  });
+
+  it('keeps the run and slows down when the key is refused', () => {
+    const t = applyPoll(
+      start,
+      { ok: false, error: new UnauthorizedError('401', RUN_ID, 401) },
+      ctx(100),
+    );
+    expect(t).toMatchObject({ finish: null, keyRefused: true, events: [] });
+    expect(t.record.nextDueAt).toBe(10_100);
+  });
+
+  it('logs poll.failed with the offending path and backs off', () => {
+    const t = applyPoll(
+      start,
+      { ok: false, error: new InvalidResponseError('bad', RUN_ID, 'samples_completed') },
+      ctx(1),
+    );
+    expect(t.events[0]).toMatchObject({
+      event: 'poll.failed',
+      runId: RUN_ID,
+      fields: { error: { code: 'INVALID_RESPONSE', path: 'samples_completed' } },
+    });
+    expect(t.record.unchangedPolls).toBe(1);
+    const net = applyPoll(
+      start,
+      { ok: false, error: new TransientError('x', RUN_ID, null, 'ECONNRESET') },
+      ctx(1),
+    );
+    expect(net.events[0]?.fields).toMatchObject({
+      error: { code: 'TRANSIENT', network_code: 'ECONNRESET' },
+    });
+  });
+
+  it('tracks progress once the run has left PENDING and aims at the predicted end', () => {
+    const proc = (done: number) => ({
+      ok: true as const,
+      run: run({
+        status: 'PROCESSING',
+        samples_completed: done,
+        samples_failed: 0,
+        runtime_params: { number_of_samples: 100 },
+      }),
+    });
+    const a = applyPoll(start, proc(0), ctx(0));
+    const b = applyPoll(a.record, proc(20), ctx(2_000));
+    expect(b.record.progressStart).toEqual({ at: 0, done: 0 });
+    expect(b.record.progressLast).toEqual({ at: 2_000, done: 20 });
+    // 80 samples left at 10/s: 8 s.
+    expect(b.record.nextDueAt).toBe(10_000);
+  });
+
+  it('expires a run that is watched for too long', () => {
+    const t = expireRun({ ...start, status: 'PROCESSING' }, 99);
+    expect(t.finish).toBe('run.watch_timeout');
+    expect(t.events[0]).toMatchObject({
+      event: 'run.watch_timeout',
+      fields: { last_status: 'PROCESSING', watch_duration_ms: 99 },
+    });
+  });
+});
