@@ -90,6 +90,8 @@ export class DeliveryWorker {
       void this.#attempt(delivery).finally(() => {
         this.#active -= 1;
         this.#inFlight.delete(delivery.id);
+        // A retry is timed by its new nextAttemptAt, which only a fresh scan can see.
+        if (this.#pending.has(delivery.id)) this.#wake();
         this.#pump();
         this.#notifyIfIdle();
       });

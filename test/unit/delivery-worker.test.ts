@@ -1,0 +1,164 @@
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { createLogger } from '../../src/logging.js';
+import { DeliveryWorker } from '../../src/notify/delivery-worker.js';
+import type { AttemptResult, WebhookMessage } from '../../src/notify/webhook-sender.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import type { Delivery } from '../../src/store/types.js';
+import { createLogSink } from '../helpers/log-sink.js';
+
+const A = 'http://127.0.0.1:1/a';
+const B = 'http://127.0.0.1:1/b';
+
+beforeEach(() => {
+  jest.useFakeTimers({ now: 0 });
+});
+afterEach(() => {
+  jest.useRealTimers();
+});
+
+function delivery(id: string, receiverUrl: string): Delivery {
+  return {
+    id,
+    messageId: `msg_${id}`,
+    runId: `run-${id}`,
+    type: 'run.succeeded',
+    receiverUrl,
+    body: '{}',
+    state: 'pending',
+    attempts: 0,
+    nextAttemptAt: 0,
+    lastError: null,
+    createdAt: 0,
+    updatedAt: 0,
+  };
+}
+
+/** A sender whose answers are scripted per receiver URL; it records when each attempt happened. */
+function setup(script: Record<string, AttemptResult[]>, random = 0.5) {
+  const sent: { url: string; at: number; messageId: string }[] = [];
+  const sender = {
+    send: (m: WebhookMessage) => {
+      sent.push({ url: m.url, at: Date.now(), messageId: m.messageId });
+      return Promise.resolve(script[m.url]?.shift() ?? { kind: 'delivered' as const, status: 200 });
+    },
+  };
+  const store = new MemoryStore();
+  const sink = createLogSink();
+  let idle = 0;
+  const worker = new DeliveryWorker({
+    store,
+    sender,
+    receivers: [{ url: A }, { url: B }],
+    defaultTimeoutMs: 15_000,
+    defaultRetryScheduleMs: [5_000, 300_000],
+    logger: createLogger({ level: 'info', format: 'json', secrets: [], destination: sink.stream }),
+    random: () => random,
+    onIdle: () => (idle += 1),
+  });
+  const enqueue = (...deliveries: Delivery[]) => {
+    for (const d of deliveries) store.saveDelivery(d);
+    worker.enqueue(deliveries);
+  };
+  return { worker, store, sent, sink, enqueue, idleCount: () => idle };
+}
+
+describe('DeliveryWorker', () => {
+  it('delivers at once and reports idle', async () => {
+    const { enqueue, store, sent, sink, idleCount } = setup({});
+    enqueue(delivery('1', A));
+    await jest.advanceTimersByTimeAsync(0);
+    expect(sent).toHaveLength(1);
+    expect(store.getDelivery('1')).toMatchObject({ state: 'delivered', attempts: 1 });
+    expect(sink.byEvent('webhook.delivered')[0]).toMatchObject({ run_id: 'run-1', webhook_id: 'msg_1', receiver: 'http://127.0.0.1:1/a', attempts: 1 });
+    expect(idleCount()).toBeGreaterThan(0);
+  });
+
+  it('retries a 500 on the schedule, with ±20% jitter', async () => {
+    const retry: AttemptResult = { kind: 'retry', reason: 'HTTP 500', retryAfterMs: null };
+    const { enqueue, store, sent, sink } = setup({ [A]: [retry, retry] }, 1);
+    enqueue(delivery('1', A));
+    await jest.advanceTimersByTimeAsync(0);
+    // random 1 => +20%: 6 s, then 360 s.
+    expect(store.getDelivery('1')).toMatchObject({ state: 'pending', attempts: 1, nextAttemptAt: 6_000, lastError: 'HTTP 500' });
+    await jest.advanceTimersByTimeAsync(5_999);
+    expect(sent).toHaveLength(1);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(sent.map((s) => s.at)).toEqual([0, 6_000]);
+    await jest.advanceTimersByTimeAsync(360_000);
+    expect(sent.map((s) => s.at)).toEqual([0, 6_000, 366_000]);
+    expect(new Set(sent.map((s) => s.messageId))).toEqual(new Set(['msg_1']));
+    expect(store.getDelivery('1')).toMatchObject({ state: 'delivered', attempts: 3 });
+    expect(sink.byEvent('webhook.retrying')).toHaveLength(2);
+  });
+
+  it('waits at least as long as Retry-After asks', async () => {
+    const { enqueue, store } = setup({ [A]: [{ kind: 'retry', reason: 'HTTP 429', retryAfterMs: 60_000 }] });
+    enqueue(delivery('1', A));
+    await jest.advanceTimersByTimeAsync(0);
+    expect(store.getDelivery('1')?.nextAttemptAt).toBe(60_000);
+  });
+
+  it('dead-letters once the schedule is exhausted', async () => {
+    const retry: AttemptResult = { kind: 'retry', reason: 'ECONNREFUSED', retryAfterMs: null };
+    const { enqueue, store, sink } = setup({ [A]: [retry, retry, retry] });
+    enqueue(delivery('1', A));
+    await jest.advanceTimersByTimeAsync(1_000_000);
+    expect(store.getDelivery('1')).toMatchObject({ state: 'dead_lettered', attempts: 3, lastError: 'ECONNREFUSED' });
+    expect(sink.byEvent('webhook.dead_lettered')).toHaveLength(1);
+  });
+
+  it('dead-letters a 4xx at once and keeps it', async () => {
+    const { enqueue, store, sent } = setup({ [A]: [{ kind: 'rejected', reason: 'HTTP 400' }] });
+    enqueue(delivery('1', A));
+    await jest.advanceTimersByTimeAsync(1_000_000);
+    expect(sent).toHaveLength(1);
+    expect(store.listDeliveries('dead_lettered').map((d) => d.id)).toEqual(['1']);
+  });
+
+  it('disables a receiver that answers 410, and only that one', async () => {
+    const { enqueue, store, sent, sink } = setup({ [A]: [{ kind: 'disabled', status: 410 }] });
+    enqueue(delivery('1', A), delivery('2', B));
+    await jest.advanceTimersByTimeAsync(0);
+    enqueue(delivery('3', A), delivery('4', B));
+    await jest.advanceTimersByTimeAsync(0);
+    expect(sent.map((s) => s.url)).toEqual([A, B, B]);
+    expect(store.getDelivery('3')).toMatchObject({ state: 'disabled', attempts: 0 });
+    expect(store.getDelivery('4')).toMatchObject({ state: 'delivered' });
+    expect(store.disabledReceivers()).toEqual(new Set([A]));
+    expect(sink.byEvent('webhook.receiver_disabled')).toHaveLength(1);
+  });
+
+  it('resumes what the store still owes on start', async () => {
+    const { worker, store, sent } = setup({});
+    store.saveDelivery({ ...delivery('old', A), attempts: 2, nextAttemptAt: 10_000 });
+    worker.start();
+    await jest.advanceTimersByTimeAsync(9_999);
+    expect(sent).toHaveLength(0);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(sent).toHaveLength(1);
+    expect(store.getDelivery('old')).toMatchObject({ state: 'delivered', attempts: 3 });
+  });
+
+  it('finishes the attempt in flight on stop and starts no other', async () => {
+    let release: (r: AttemptResult) => void = () => {};
+    const store = new MemoryStore();
+    const worker = new DeliveryWorker({
+      store,
+      sender: { send: () => new Promise<AttemptResult>((resolve) => (release = resolve)) },
+      receivers: [{ url: A }],
+      defaultTimeoutMs: 1_000,
+      defaultRetryScheduleMs: [1_000],
+      logger: createLogger({ level: 'silent', format: 'json', secrets: [], destination: createLogSink().stream }),
+      concurrency: 1,
+    });
+    const pending = [delivery('1', A), delivery('2', A)];
+    pending.forEach((d) => store.saveDelivery(d));
+    worker.enqueue(pending);
+    await jest.advanceTimersByTimeAsync(0);
+    const stopped = worker.stop();
+    release({ kind: 'delivered', status: 200 });
+    await stopped;
+    expect(store.getDelivery('1')?.state).toBe('delivered');
+    expect(store.getDelivery('2')).toMatchObject({ state: 'pending', attempts: 0 });
+  });
+});
