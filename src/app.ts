@@ -50,8 +50,9 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
   let resolveDone: (code: number) => void = () => {};
   const done = new Promise<number>((resolve) => (resolveDone = resolve));
   // Settled when no run is watched and nothing is owed to a receiver.
+  let started = false;
   const checkDone = () => {
-    if (!config.exitWhenDone || watcher.activeCount > 0 || worker.pendingCount > 0) return;
+    if (!started || !config.exitWhenDone || watcher.activeCount > 0 || worker.pendingCount > 0) return;
     const allSucceeded = [...watcher.outcomes.values()].every((type) => type === 'run.succeeded');
     resolveDone(allSucceeded ? 0 : 1);
   };
@@ -113,6 +114,7 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
       startup_ms: now() - startedAt,
     },
   });
+  started = true;
   checkDone();
 
   let stopping: Promise<void> | null = null;

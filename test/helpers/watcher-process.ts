@@ -1,0 +1,79 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { LogLine } from './log-sink.js';
+
+export const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+
+export interface WatcherProcess {
+  child: ChildProcess;
+  /** Raw stdout and stderr so far. */
+  stdout: () => string;
+  stderr: () => string;
+  /** Parsed JSON lines of stdout so far. */
+  lines: () => LogLine[];
+  byEvent: (event: string) => LogLine[];
+  /** Resolves with the exit code (or the signal name) once the process has exited. */
+  exited: Promise<number | string>;
+  /** Waits until some log line satisfies `predicate` (or the process exits, or `timeoutMs`). */
+  waitFor: (predicate: (line: LogLine) => boolean, timeoutMs?: number) => Promise<LogLine>;
+  kill: (signal?: NodeJS.Signals) => void;
+}
+
+/**
+ * Runs the built program (dist/main.js) with only the env given here (plus PATH), the way a
+ * container would, on the Node that runs the tests.
+ */
+export function startWatcher(env: Record<string, string>, options: { cwd?: string; args?: string[] } = {}): WatcherProcess {
+  const child = spawn(process.execPath, [MAIN, ...(options.args ?? [])], {
+    cwd: options.cwd ?? process.cwd(),
+    env: { PATH: process.env['PATH'] ?? '', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const waiters = new Set<() => void>();
+  child.stdout!.on('data', (chunk: Buffer) => {
+    out += chunk.toString('utf8');
+    waiters.forEach((check) => check());
+  });
+  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, signal) => {
+      resolve(code ?? signal ?? 'unknown');
+      waiters.forEach((check) => check());
+    }),
+  );
+  const lines = () =>
+    out
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as LogLine);
+  const waitFor = (predicate: (line: LogLine) => boolean, timeoutMs = 30_000) =>
+    new Promise<LogLine>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`timed out waiting for a log line; stderr: ${err.slice(-2000)}`));
+      }, timeoutMs);
+      function check() {
+        const found = lines().find(predicate);
+        if (found || child.exitCode !== null || child.signalCode !== null) {
+          clearTimeout(timer);
+          waiters.delete(check);
+          if (found) resolve(found);
+          else reject(new Error(`process exited (${child.exitCode ?? child.signalCode}) before the log line; stderr: ${err.slice(-2000)}`));
+        }
+      }
+      waiters.add(check);
+      check();
+    });
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    lines,
+    byEvent: (event) => lines().filter((line) => line.event === event),
+    exited,
+    waitFor,
+    kill: (signal = 'SIGTERM') => child.kill(signal),
+  };
+}
