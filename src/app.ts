@@ -52,7 +52,8 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
   // Settled when no run is watched and nothing is owed to a receiver.
   let started = false;
   const checkDone = () => {
-    if (!started || !config.exitWhenDone || watcher.activeCount > 0 || worker.pendingCount > 0) return;
+    if (!started || !config.exitWhenDone || watcher.activeCount > 0 || worker.pendingCount > 0)
+      return;
     const allSucceeded = [...watcher.outcomes.values()].every((type) => type === 'run.succeeded');
     resolveDone(allSucceeded ? 0 : 1);
   };

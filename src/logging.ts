@@ -75,7 +75,7 @@ export function createLogger(options: LoggerOptions): Logger {
       ...base,
       transport: {
         target: 'pino-pretty',
-        options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'event' },
+        options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', singleLine: true },
       },
     });
   }

@@ -18,7 +18,14 @@ const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
 const API_KEY = `demo-${randomBytes(8).toString('hex')}`;
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 // Mixed outcomes, fixed so every demo shows each kind of ending.
-const OUTCOMES: Outcome[] = ['SUCCEEDED', 'SUCCEEDED', 'FAILED', 'SUCCEEDED', 'CANCELED', 'SUCCEEDED'];
+const OUTCOMES: Outcome[] = [
+  'SUCCEEDED',
+  'SUCCEEDED',
+  'FAILED',
+  'SUCCEEDED',
+  'CANCELED',
+  'SUCCEEDED',
+];
 
 interface WebhookData {
   run_id: string;
@@ -30,11 +37,27 @@ interface WebhookData {
 }
 
 async function main(): Promise<number> {
-  const scenario = generateScenario({ seed: 2026, count: OUTCOMES.length, startSpreadMs: 0, minDurationMs: 12_000, maxDurationMs: 40_000 });
-  scenario.runs.forEach((run, i) => (run.outcome = OUTCOMES[i] ?? 'SUCCEEDED'));
+  const scenario = generateScenario({
+    seed: 2026,
+    count: OUTCOMES.length,
+    startSpreadMs: 0,
+    minDurationMs: 12_000,
+    maxDurationMs: 40_000,
+  });
+  scenario.runs.forEach((run, i) => {
+    run.outcome = OUTCOMES[i] ?? 'SUCCEEDED';
+    run.failedRatio = run.outcome === 'FAILED' ? 0.4 : 0.02;
+  });
 
-  const simulator = new Simulator({ scenario, apiKey: API_KEY, faults: { serverErrorRate: 0.05, rateLimitRate: 0.02 } });
-  const receiver = new DemoReceiver({ secret: SECRET, print: (line) => console.log(`  receiver ${line}`) });
+  const simulator = new Simulator({
+    scenario,
+    apiKey: API_KEY,
+    faults: { serverErrorRate: 0.05, rateLimitRate: 0.02 },
+  });
+  const receiver = new DemoReceiver({
+    secret: SECRET,
+    print: (line) => console.log(`  receiver ${line}`),
+  });
   const baseUrl = await simulator.listen();
   const receiverUrl = await receiver.listen();
   const stateDir = mkdtempSync(path.join(tmpdir(), 'dataframer-demo-'));
@@ -62,12 +85,19 @@ async function main(): Promise<number> {
   });
   const forward = (signal: NodeJS.Signals) => watcher.kill(signal);
   process.once('SIGINT', forward).once('SIGTERM', forward);
-  const watcherExit = await new Promise<number | null>((resolve) => watcher.on('exit', (code) => resolve(code)));
+  const watcherExit = await new Promise<number | null>((resolve) =>
+    watcher.on('exit', (code) => resolve(code)),
+  );
 
   await Promise.all([simulator.close(), receiver.close()]);
   rmSync(stateDir, { recursive: true, force: true });
 
-  const delivered = new Map(receiver.deliveries.map((d) => [(d.body as { data: WebhookData }).data.run_id, (d.body as { data: WebhookData }).data]));
+  const delivered = new Map(
+    receiver.deliveries.map((d) => [
+      (d.body as { data: WebhookData }).data.run_id,
+      (d.body as { data: WebhookData }).data,
+    ]),
+  );
   console.log('\nSummary');
   console.table(
     scenario.runs.map((run) => {

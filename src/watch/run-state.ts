@@ -49,6 +49,10 @@ export function newRunRecord(runId: string, now: number, firstDueAt: number): Ru
   };
 }
 
+function tenth(done: number, total: number): number {
+  return Math.floor((Math.min(done, total) * 10) / total);
+}
+
 function samplesDone(run: Run): number {
   return (run.samples_completed ?? 0) + (run.samples_failed ?? 0);
 }
@@ -111,6 +115,29 @@ function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
         fields: { status },
       });
     }
+  }
+
+  // Progress is logged when it crosses a tenth of the run, so a person tailing the logs sees
+  // work advancing without one line per poll.
+  const total = run.runtime_params?.number_of_samples;
+  if (
+    !statusChanged &&
+    progressed &&
+    total &&
+    tenth(done, total) > tenth(record.progressLast?.done ?? 0, total)
+  ) {
+    events.push({
+      level: 'info',
+      event: 'run.progress',
+      runId: record.runId,
+      msg: 'run progress',
+      fields: {
+        status,
+        samples_done: done,
+        number_of_samples: total,
+        percent: Math.floor((done * 100) / total),
+      },
+    });
   }
 
   // The slope between the first and latest progress seen predicts the end (poll-policy.ts).

@@ -13,7 +13,10 @@ export interface CapturedRequest {
  * returns, for tests that check exactly what went over the wire.
  */
 export async function startCaptureServer(
-  reply: (req: CapturedRequest, index: number) => { status: number; headers?: Record<string, string>; delayMs?: number },
+  reply: (
+    req: CapturedRequest,
+    index: number,
+  ) => { status: number; headers?: Record<string, string>; delayMs?: number },
 ) {
   const requests: CapturedRequest[] = [];
   const server = createServer((req, res) => {

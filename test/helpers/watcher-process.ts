@@ -23,7 +23,10 @@ export interface WatcherProcess {
  * Runs the built program (dist/main.js) with only the env given here (plus PATH), the way a
  * container would, on the Node that runs the tests.
  */
-export function startWatcher(env: Record<string, string>, options: { cwd?: string; args?: string[] } = {}): WatcherProcess {
+export function startWatcher(
+  env: Record<string, string>,
+  options: { cwd?: string; args?: string[] } = {},
+): WatcherProcess {
   const child = spawn(process.execPath, [MAIN, ...(options.args ?? [])], {
     cwd: options.cwd ?? process.cwd(),
     env: { PATH: process.env['PATH'] ?? '', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', ...env },
@@ -32,11 +35,11 @@ export function startWatcher(env: Record<string, string>, options: { cwd?: strin
   let out = '';
   let err = '';
   const waiters = new Set<() => void>();
-  child.stdout!.on('data', (chunk: Buffer) => {
+  child.stdout.on('data', (chunk: Buffer) => {
     out += chunk.toString('utf8');
     waiters.forEach((check) => check());
   });
-  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
   const exited = new Promise<number | string>((resolve) =>
     child.on('exit', (code, signal) => {
       resolve(code ?? signal ?? 'unknown');
@@ -60,7 +63,12 @@ export function startWatcher(env: Record<string, string>, options: { cwd?: strin
           clearTimeout(timer);
           waiters.delete(check);
           if (found) resolve(found);
-          else reject(new Error(`process exited (${child.exitCode ?? child.signalCode}) before the log line; stderr: ${err.slice(-2000)}`));
+          else
+            reject(
+              new Error(
+                `process exited (${child.exitCode ?? child.signalCode}) before the log line; stderr: ${err.slice(-2000)}`,
+              ),
+            );
         }
       }
       waiters.add(check);

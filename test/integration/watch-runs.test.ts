@@ -17,7 +17,10 @@ async function world(scenario: Scenario, faults = {}) {
   const baseUrl = await simulator.listen();
   const receiver = new DemoReceiver({ secret: SECRET });
   const receiverUrl = await receiver.listen();
-  cleanups.push(() => simulator.close(), () => receiver.close());
+  cleanups.push(
+    () => simulator.close(),
+    () => receiver.close(),
+  );
   return { simulator, receiver, baseUrl, receiverUrl };
 }
 
@@ -44,9 +47,22 @@ function watch(baseUrl: string, receiverUrl: string, runIds: string[]): WatcherP
 
 describe('the watcher process against a local API and receiver', () => {
   it('reports each of 20 runs once, delivers one verified webhook each, and exits 1 when some failed', async () => {
-    const scenario = generateScenario({ seed: 20, count: 20, startSpreadMs: 0, minDurationMs: 1_000, maxDurationMs: 4_000 });
-    const { simulator, receiver, baseUrl, receiverUrl } = await world(scenario, { serverErrorRate: 0.1, resetRate: 0.05 });
-    const watcher = watch(baseUrl, receiverUrl, scenario.runs.map((r) => r.runId));
+    const scenario = generateScenario({
+      seed: 20,
+      count: 20,
+      startSpreadMs: 0,
+      minDurationMs: 1_000,
+      maxDurationMs: 4_000,
+    });
+    const { simulator, receiver, baseUrl, receiverUrl } = await world(scenario, {
+      serverErrorRate: 0.1,
+      resetRate: 0.05,
+    });
+    const watcher = watch(
+      baseUrl,
+      receiverUrl,
+      scenario.runs.map((r) => r.runId),
+    );
 
     expect(await watcher.exited).toBe(1);
     const finished = watcher.byEvent('run.finished');
@@ -60,11 +76,19 @@ describe('the watcher process against a local API and receiver', () => {
     }
     expect(scenario.runs.some((r) => r.outcome !== 'SUCCEEDED')).toBe(true);
 
-    const byRun = new Map(receiver.deliveries.map((d) => [(d.body as { data: { run_id: string } }).data.run_id, d.body]));
+    const byRun = new Map(
+      receiver.deliveries.map((d) => [
+        (d.body as { data: { run_id: string } }).data.run_id,
+        d.body,
+      ]),
+    );
     expect(receiver.deliveries).toHaveLength(20);
     expect(receiver.rejected).toBe(0);
     for (const run of scenario.runs) {
-      expect(byRun.get(run.runId)).toMatchObject({ type: `run.${run.outcome.toLowerCase()}`, data: { status: run.outcome } });
+      expect(byRun.get(run.runId)).toMatchObject({
+        type: `run.${run.outcome.toLowerCase()}`,
+        data: { status: run.outcome },
+      });
     }
     // Transient faults were met and survived.
     expect(simulator.requests.some((r) => r.fault !== null)).toBe(true);
@@ -77,9 +101,20 @@ describe('the watcher process against a local API and receiver', () => {
   });
 
   it('exits 0 when every run succeeded', async () => {
-    const scenario = generateScenario({ seed: 3, count: 5, startSpreadMs: 0, minDurationMs: 500, maxDurationMs: 1_500, outcomes: { SUCCEEDED: 1 } });
+    const scenario = generateScenario({
+      seed: 3,
+      count: 5,
+      startSpreadMs: 0,
+      minDurationMs: 500,
+      maxDurationMs: 1_500,
+      outcomes: { SUCCEEDED: 1 },
+    });
     const { receiver, baseUrl, receiverUrl } = await world(scenario);
-    const watcher = watch(baseUrl, receiverUrl, scenario.runs.map((r) => r.runId));
+    const watcher = watch(
+      baseUrl,
+      receiverUrl,
+      scenario.runs.map((r) => r.runId),
+    );
     expect(await watcher.exited).toBe(0);
     expect(receiver.deliveries).toHaveLength(5);
     expect(watcher.byEvent('watcher.stopped')).toHaveLength(1);

@@ -22,8 +22,18 @@ async function serverReplying(status: number, headers: Record<string, string> = 
 }
 
 function message(url: string, timeoutMs = 2_000) {
-  const run = Run.parse(runBody({ id: RUN_ID, status: 'SUCCEEDED', samples_completed: 98, samples_failed: 2, total_cost: 1.37 }));
-  const body = JSON.stringify(buildWebhookBody('run.succeeded', RUN_ID, run, new Date('2026-11-23T06:00:00.000Z')));
+  const run = Run.parse(
+    runBody({
+      id: RUN_ID,
+      status: 'SUCCEEDED',
+      samples_completed: 98,
+      samples_failed: 2,
+      total_cost: 1.37,
+    }),
+  );
+  const body = JSON.stringify(
+    buildWebhookBody('run.succeeded', RUN_ID, run, new Date('2026-11-23T06:00:00.000Z')),
+  );
   return { url, messageId: messageIdFor(RUN_ID, 'run.succeeded'), body, timeoutMs };
 }
 
@@ -45,7 +55,9 @@ describe('WebhookSender over real HTTP', () => {
         samples_completed: 98,
         samples_failed: 2,
         total_cost: 1.37,
-        generated_files: [{ id: '<string>', path: '<string>', file_type: '<string>', size_bytes: 123 }],
+        generated_files: [
+          { id: '<string>', path: '<string>', file_type: '<string>', size_bytes: 123 },
+        ],
         spec_id: '3c90c3cc-0d44-4b50-8888-8dd25736052a',
         spec_name: '<string>',
         spec_version: 123,
@@ -63,7 +75,9 @@ describe('WebhookSender over real HTTP', () => {
     await new WebhookSender(SECRET).send(message(server.url));
     const [req] = server.requests;
     const tampered = req!.body.replace('"SUCCEEDED"', '"FAILED"');
-    expect(() => new Webhook(SECRET).verify(tampered, req!.headers as Record<string, string>)).toThrow();
+    expect(() =>
+      new Webhook(SECRET).verify(tampered, req!.headers as Record<string, string>),
+    ).toThrow();
   });
 
   it.each([
@@ -79,24 +93,37 @@ describe('WebhookSender over real HTTP', () => {
 
   it('honours Retry-After on 429', async () => {
     const server = await serverReplying(429, { 'retry-after': '120' });
-    expect(await new WebhookSender(SECRET).send(message(server.url))).toEqual({ kind: 'retry', reason: 'HTTP 429', retryAfterMs: 120_000 });
+    expect(await new WebhookSender(SECRET).send(message(server.url))).toEqual({
+      kind: 'retry',
+      reason: 'HTTP 429',
+      retryAfterMs: 120_000,
+    });
   });
 
   it('treats a redirect as a failure and does not follow it', async () => {
     const server = await serverReplying(302, { location: '/elsewhere' });
-    expect(await new WebhookSender(SECRET).send(message(server.url))).toMatchObject({ kind: 'retry', reason: 'HTTP 302' });
+    expect(await new WebhookSender(SECRET).send(message(server.url))).toMatchObject({
+      kind: 'retry',
+      reason: 'HTTP 302',
+    });
     expect(server.requests).toHaveLength(1);
   });
 
   it('retries after a timeout', async () => {
     const server = await serverReplying(200, {}, 1_000);
-    expect(await new WebhookSender(SECRET).send(message(server.url, 50))).toMatchObject({ kind: 'retry', reason: 'ETIMEDOUT' });
+    expect(await new WebhookSender(SECRET).send(message(server.url, 50))).toMatchObject({
+      kind: 'retry',
+      reason: 'ETIMEDOUT',
+    });
   });
 
   it('retries when nobody listens', async () => {
     const server = await serverReplying(200);
     await server.close();
     close = null;
-    expect(await new WebhookSender(SECRET).send(message(server.url))).toMatchObject({ kind: 'retry', reason: 'ECONNREFUSED' });
+    expect(await new WebhookSender(SECRET).send(message(server.url))).toMatchObject({
+      kind: 'retry',
+      reason: 'ECONNREFUSED',
+    });
   });
 });

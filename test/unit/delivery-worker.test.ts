@@ -69,7 +69,12 @@ describe('DeliveryWorker', () => {
     await jest.advanceTimersByTimeAsync(0);
     expect(sent).toHaveLength(1);
     expect(store.getDelivery('1')).toMatchObject({ state: 'delivered', attempts: 1 });
-    expect(sink.byEvent('webhook.delivered')[0]).toMatchObject({ run_id: 'run-1', webhook_id: 'msg_1', receiver: 'http://127.0.0.1:1/a', attempts: 1 });
+    expect(sink.byEvent('webhook.delivered')[0]).toMatchObject({
+      run_id: 'run-1',
+      webhook_id: 'msg_1',
+      receiver: 'http://127.0.0.1:1/a',
+      attempts: 1,
+    });
     expect(idleCount()).toBeGreaterThan(0);
   });
 
@@ -79,7 +84,12 @@ describe('DeliveryWorker', () => {
     enqueue(delivery('1', A));
     await jest.advanceTimersByTimeAsync(0);
     // random 1 => +20%: 6 s, then 360 s.
-    expect(store.getDelivery('1')).toMatchObject({ state: 'pending', attempts: 1, nextAttemptAt: 6_000, lastError: 'HTTP 500' });
+    expect(store.getDelivery('1')).toMatchObject({
+      state: 'pending',
+      attempts: 1,
+      nextAttemptAt: 6_000,
+      lastError: 'HTTP 500',
+    });
     await jest.advanceTimersByTimeAsync(5_999);
     expect(sent).toHaveLength(1);
     await jest.advanceTimersByTimeAsync(1);
@@ -92,7 +102,9 @@ describe('DeliveryWorker', () => {
   });
 
   it('waits at least as long as Retry-After asks', async () => {
-    const { enqueue, store } = setup({ [A]: [{ kind: 'retry', reason: 'HTTP 429', retryAfterMs: 60_000 }] });
+    const { enqueue, store } = setup({
+      [A]: [{ kind: 'retry', reason: 'HTTP 429', retryAfterMs: 60_000 }],
+    });
     enqueue(delivery('1', A));
     await jest.advanceTimersByTimeAsync(0);
     expect(store.getDelivery('1')?.nextAttemptAt).toBe(60_000);
@@ -103,7 +115,11 @@ describe('DeliveryWorker', () => {
     const { enqueue, store, sink } = setup({ [A]: [retry, retry, retry] });
     enqueue(delivery('1', A));
     await jest.advanceTimersByTimeAsync(1_000_000);
-    expect(store.getDelivery('1')).toMatchObject({ state: 'dead_lettered', attempts: 3, lastError: 'ECONNREFUSED' });
+    expect(store.getDelivery('1')).toMatchObject({
+      state: 'dead_lettered',
+      attempts: 3,
+      lastError: 'ECONNREFUSED',
+    });
     expect(sink.byEvent('webhook.dead_lettered')).toHaveLength(1);
   });
 
@@ -148,7 +164,12 @@ describe('DeliveryWorker', () => {
       receivers: [{ url: A }],
       defaultTimeoutMs: 1_000,
       defaultRetryScheduleMs: [1_000],
-      logger: createLogger({ level: 'silent', format: 'json', secrets: [], destination: createLogSink().stream }),
+      logger: createLogger({
+        level: 'silent',
+        format: 'json',
+        secrets: [],
+        destination: createLogSink().stream,
+      }),
       concurrency: 1,
     });
     const pending = [delivery('1', A), delivery('2', A)];

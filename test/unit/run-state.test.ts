@@ -173,3 +173,28 @@ describe('run state machine', () => {
     });
   });
 });
+
+describe('progress lines', () => {
+  const proc = (done: number) => ({
+    ok: true as const,
+    run: run({
+      status: 'PROCESSING',
+      samples_completed: done,
+      samples_failed: 0,
+      runtime_params: { number_of_samples: 100 },
+    }),
+  });
+
+  it('logs progress when it crosses a tenth of the run, not on every poll', () => {
+    let record = applyPoll(start, proc(0), ctx(0)).record;
+    const logged: unknown[] = [];
+    for (const [i, done] of [3, 7, 12, 15, 19, 35, 100].entries()) {
+      const t = applyPoll(record, proc(done), ctx((i + 1) * 1_000));
+      record = t.record;
+      logged.push(
+        ...t.events.filter((e) => e.event === 'run.progress').map((e) => e.fields?.['percent']),
+      );
+    }
+    expect(logged).toEqual([12, 35, 100]);
+  });
+});
