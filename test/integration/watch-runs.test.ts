@@ -1,49 +1,8 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
-import { DemoReceiver } from '../../src/demo/receiver.js';
-import { generateScenario, type Scenario } from '../../src/demo/scenario.js';
-import { Simulator } from '../../src/demo/simulator.js';
-import { startWatcher, type WatcherProcess } from '../helpers/watcher-process.js';
+import { describe, expect, it } from '@jest/globals';
+import { generateScenario } from '../../src/demo/scenario.js';
+import { API_KEY, FAST_ENV, SECRET, deliveredRunIds, useWorld } from '../helpers/world.js';
 
-const API_KEY = 'df_integration_key_1234';
-const SECRET = `whsec_${Buffer.alloc(32, 42).toString('base64')}`;
-
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function world(scenario: Scenario, faults = {}) {
-  const simulator = new Simulator({ scenario, apiKey: API_KEY, faults, seed: 7 });
-  const baseUrl = await simulator.listen();
-  const receiver = new DemoReceiver({ secret: SECRET });
-  const receiverUrl = await receiver.listen();
-  cleanups.push(
-    () => simulator.close(),
-    () => receiver.close(),
-  );
-  return { simulator, receiver, baseUrl, receiverUrl };
-}
-
-function watch(baseUrl: string, receiverUrl: string, runIds: string[]): WatcherProcess {
-  const watcher = startWatcher({
-    DATAFRAMER_API_KEY: API_KEY,
-    DATAFRAMER_BASE_URL: baseUrl,
-    WATCH_RUN_IDS: runIds.join(','),
-    WEBHOOK_URLS: receiverUrl,
-    WEBHOOK_SECRET: SECRET,
-    WEBHOOK_RETRY_SCHEDULE_MS: '50,100,200',
-    POLL_CRON: '* * * * * *',
-    POLL_MIN_INTERVAL_MS: '200',
-    POLL_MAX_INTERVAL_MS: '1000',
-    EXIT_WHEN_DONE: 'true',
-    STATE_DIR: ':memory:',
-  });
-  cleanups.push(async () => {
-    watcher.kill('SIGKILL');
-    await watcher.exited;
-  });
-  return watcher;
-}
+const world = useWorld();
 
 describe('the watcher process against a local API and receiver', () => {
   it('reports each of 20 runs once, delivers one verified webhook each, and exits 1 when some failed', async () => {
@@ -54,15 +13,16 @@ describe('the watcher process against a local API and receiver', () => {
       minDurationMs: 1_000,
       maxDurationMs: 4_000,
     });
-    const { simulator, receiver, baseUrl, receiverUrl } = await world(scenario, {
-      serverErrorRate: 0.1,
-      resetRate: 0.05,
+    const api = await world.api(scenario, { serverErrorRate: 0.1, resetRate: 0.05 });
+    const { receiver, url } = await world.receiver();
+    const watcher = world.watcher({
+      ...FAST_ENV,
+      DATAFRAMER_API_KEY: API_KEY,
+      DATAFRAMER_BASE_URL: api.url,
+      WATCH_RUN_IDS: scenario.runs.map((r) => r.runId).join(','),
+      WEBHOOK_URLS: url,
+      WEBHOOK_SECRET: SECRET,
     });
-    const watcher = watch(
-      baseUrl,
-      receiverUrl,
-      scenario.runs.map((r) => r.runId),
-    );
 
     expect(await watcher.exited).toBe(1);
     const finished = watcher.byEvent('run.finished');
@@ -70,33 +30,30 @@ describe('the watcher process against a local API and receiver', () => {
     for (const run of scenario.runs) {
       const line = finished.find((l) => l.run_id === run.runId)!;
       expect(line).toMatchObject({ level: 'info', status: run.outcome, msg: 'run finished' });
-      expect(typeof line.samples_completed).toBe('number');
+      expect(typeof line['samples_completed']).toBe('number');
       expect(line).toHaveProperty('total_cost');
       expect(line).toHaveProperty('generated_files');
     }
     expect(scenario.runs.some((r) => r.outcome !== 'SUCCEEDED')).toBe(true);
 
-    const byRun = new Map(
-      receiver.deliveries.map((d) => [
-        (d.body as { data: { run_id: string } }).data.run_id,
-        d.body,
-      ]),
-    );
-    expect(receiver.deliveries).toHaveLength(20);
+    expect(deliveredRunIds(receiver).sort()).toEqual(scenario.runs.map((r) => r.runId).sort());
     expect(receiver.rejected).toBe(0);
-    for (const run of scenario.runs) {
-      expect(byRun.get(run.runId)).toMatchObject({
+    for (const { body } of receiver.deliveries) {
+      const { data, type } = body as { type: string; data: { run_id: string; status: string } };
+      const run = scenario.runs.find((r) => r.runId === data.run_id)!;
+      expect({ type, status: data.status }).toEqual({
         type: `run.${run.outcome.toLowerCase()}`,
-        data: { status: run.outcome },
+        status: run.outcome,
       });
     }
     // Transient faults were met and survived.
-    expect(simulator.requests.some((r) => r.fault !== null)).toBe(true);
+    expect(api.simulator.requests.some((r) => r.fault !== null)).toBe(true);
     // No run was polled after the watcher saw it finish.
     for (const run of scenario.runs) {
-      const served = simulator.requests.filter((r) => r.runId === run.runId && r.status === 200);
-      const terminalIndex = served.findIndex((r) => r.runStatus === run.outcome);
-      expect(terminalIndex).toBe(served.length - 1);
+      const served = api.simulator.requests.filter(
+        (r) => r.runId === run.runId && r.status === 200,
+      );
+      expect(served.findIndex((r) => r.runStatus === run.outcome)).toBe(served.length - 1);
     }
   });
 
@@ -109,14 +66,40 @@ describe('the watcher process against a local API and receiver', () => {
       maxDurationMs: 1_500,
       outcomes: { SUCCEEDED: 1 },
     });
-    const { receiver, baseUrl, receiverUrl } = await world(scenario);
-    const watcher = watch(
-      baseUrl,
-      receiverUrl,
-      scenario.runs.map((r) => r.runId),
-    );
+    const api = await world.api(scenario);
+    const { receiver, url } = await world.receiver();
+    const watcher = world.watcher({
+      ...FAST_ENV,
+      DATAFRAMER_API_KEY: API_KEY,
+      DATAFRAMER_BASE_URL: api.url,
+      WATCH_RUN_IDS: scenario.runs.map((r) => r.runId).join(','),
+      WEBHOOK_URLS: url,
+      WEBHOOK_SECRET: SECRET,
+    });
     expect(await watcher.exited).toBe(0);
     expect(receiver.deliveries).toHaveLength(5);
     expect(watcher.byEvent('watcher.stopped')).toHaveLength(1);
+  });
+
+  it('stops gracefully on SIGTERM with exit code 0', async () => {
+    const scenario = generateScenario({
+      seed: 4,
+      count: 3,
+      startSpreadMs: 0,
+      minDurationMs: 60_000,
+      maxDurationMs: 90_000,
+    });
+    const api = await world.api(scenario);
+    const watcher = world.watcher({
+      ...FAST_ENV,
+      EXIT_WHEN_DONE: 'false',
+      DATAFRAMER_API_KEY: API_KEY,
+      DATAFRAMER_BASE_URL: api.url,
+      WATCH_RUN_IDS: scenario.runs.map((r) => r.runId).join(','),
+    });
+    await watcher.waitFor((l) => l.event === 'run.status_changed');
+    watcher.kill('SIGTERM');
+    expect(await watcher.exited).toBe(0);
+    expect(watcher.byEvent('watcher.stopped')[0]).toMatchObject({ drained: true, runs_active: 3 });
   });
 });
