@@ -11,7 +11,8 @@ export class ConfigError extends Error {
     readonly setting: string,
     readonly problem: string,
   ) {
-    super(`${setting}: ${problem}`);
+    // One line, always: parsers (YAML) write multi-line messages.
+    super(`${setting}: ${problem.replace(/\s*\n\s*/g, ' ').trim()}`);
     this.name = 'ConfigError';
   }
 }

@@ -41,7 +41,8 @@ export function startWatcher(
   });
   child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
   const exited = new Promise<number | string>((resolve) =>
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': it waits for stdout and stderr to be fully read.
+    child.on('close', (code, signal) => {
       resolve(code ?? signal ?? 'unknown');
       waiters.forEach((check) => check());
     }),
@@ -53,7 +54,10 @@ export function startWatcher(
       .map((line) => JSON.parse(line) as LogLine);
   const waitFor = (predicate: (line: LogLine) => boolean, timeoutMs = 30_000) =>
     new Promise<LogLine>((resolve, reject) => {
+      // Re-checked on every output and on a short interval, for predicates on outside state.
+      const poll = setInterval(() => check(), 50);
       const timer = setTimeout(() => {
+        clearInterval(poll);
         waiters.delete(check);
         reject(new Error(`timed out waiting for a log line; stderr: ${err.slice(-2000)}`));
       }, timeoutMs);
@@ -61,6 +65,7 @@ export function startWatcher(
         const found = lines().find(predicate);
         if (found || child.exitCode !== null || child.signalCode !== null) {
           clearTimeout(timer);
+          clearInterval(poll);
           waiters.delete(check);
           if (found) resolve(found);
           else
