@@ -1,6 +1,7 @@
 import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { DataFramerClient, type RunFetcher } from './dataframer/client.js';
+import { createMetrics } from './http/metrics.js';
 import { startHttpServer, type Readiness } from './http/server.js';
 import { createLogger, logEvent } from './logging.js';
 import { DeliveryWorker } from './notify/delivery-worker.js';
@@ -50,6 +51,14 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
   let resolveDone: (code: number) => void = () => {};
   const done = new Promise<number>((resolve) => (resolveDone = resolve));
   // Settled when no run is watched and nothing is owed to a receiver.
+  const metrics = createMetrics({
+    runsByStatus: () => watcher.countByStatus(),
+    pendingDeliveries: () => worker.pendingCount,
+    oldestPendingDeliveryAt: () => worker.oldestPendingAt,
+    lastTickAt: () => watcher.lastTickAt,
+    now,
+  });
+
   let started = false;
   const checkDone = () => {
     if (!started || !config.exitWhenDone || watcher.activeCount > 0 || worker.pendingCount > 0)
@@ -68,6 +77,7 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
     defaultRetryScheduleMs: config.webhookRetryScheduleMs,
     logger,
     now,
+    metrics: metrics.recorder,
     onIdle: checkDone,
   });
   const watcher = new Watcher({
@@ -83,6 +93,7 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
     notFoundThreshold: config.notFoundThreshold,
     maxWatchMs: config.maxWatchMs,
     now,
+    metrics: metrics.recorder,
     onRunFinished: () => checkDone(),
   });
 
@@ -96,7 +107,11 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
     if (watcher.keyRefused) reasons.push('DataFramer API refuses the API key');
     return { ready: reasons.length === 0 && lastTick !== null, reasons };
   };
-  const http = await startHttpServer({ readiness }, config.httpHost, config.httpPort);
+  const http = await startHttpServer(
+    { readiness, metrics: metrics.render },
+    config.httpHost,
+    config.httpPort,
+  );
 
   worker.start();
   watcher.start(config.watchRunIds);

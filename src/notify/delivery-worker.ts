@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Receiver } from '../config/schema.js';
+import { noMetrics, type MetricsRecorder } from '../http/metrics.js';
 import { logEvent } from '../logging.js';
 import type { Delivery, Store } from '../store/types.js';
 import { redactUrl, type AttemptResult, type WebhookSender } from './webhook-sender.js';
@@ -14,6 +15,7 @@ export interface DeliveryWorkerOptions {
   concurrency?: number;
   now?: () => number;
   random?: () => number;
+  metrics?: MetricsRecorder;
   /** Called whenever the worker has nothing pending and nothing in flight. */
   onIdle?: () => void;
 }
@@ -35,7 +37,13 @@ export class DeliveryWorker {
   #stopped = false;
 
   constructor(options: DeliveryWorkerOptions) {
-    this.#o = { concurrency: 16, now: Date.now, random: Math.random, ...options };
+    this.#o = {
+      concurrency: 16,
+      now: Date.now,
+      random: Math.random,
+      metrics: noMetrics,
+      ...options,
+    };
     this.#receivers = new Map(options.receivers.map((r) => [r.url, r]));
     this.#disabled = options.store.disabledReceivers();
   }
@@ -101,6 +109,7 @@ export class DeliveryWorker {
   async #attempt(delivery: Delivery): Promise<void> {
     const receiver = this.#receivers.get(delivery.receiverUrl);
     if (this.#disabled.has(delivery.receiverUrl) || !receiver) {
+      this.#o.metrics.deliveryAttempted('skipped_disabled');
       this.#settle(
         delivery,
         'disabled',
@@ -130,6 +139,7 @@ export class DeliveryWorker {
     const runId = delivery.runId;
     switch (result.kind) {
       case 'delivered':
+        this.#o.metrics.deliveryAttempted('delivered');
         this.#settle(delivery, 'delivered', null);
         logEvent(this.#o.logger, {
           level: 'info',
@@ -140,6 +150,7 @@ export class DeliveryWorker {
         });
         return;
       case 'disabled':
+        this.#o.metrics.deliveryAttempted('disabled');
         this.#disabled.add(delivery.receiverUrl);
         this.#o.store.disableReceiver(delivery.receiverUrl, this.#o.now());
         this.#settle(delivery, 'disabled', 'HTTP 410');
@@ -152,6 +163,7 @@ export class DeliveryWorker {
         });
         return;
       case 'rejected':
+        this.#o.metrics.deliveryAttempted('dead_lettered');
         this.#settle(delivery, 'dead_lettered', result.reason);
         logEvent(this.#o.logger, {
           level: 'error',
@@ -165,6 +177,7 @@ export class DeliveryWorker {
         const schedule = receiver.retryScheduleMs ?? this.#o.defaultRetryScheduleMs;
         const base = schedule[delivery.attempts - 1];
         if (base === undefined) {
+          this.#o.metrics.deliveryAttempted('dead_lettered');
           this.#settle(delivery, 'dead_lettered', result.reason);
           logEvent(this.#o.logger, {
             level: 'error',
@@ -175,6 +188,7 @@ export class DeliveryWorker {
           });
           return;
         }
+        this.#o.metrics.deliveryAttempted('retrying');
         const jittered = base * (0.8 + 0.4 * this.#o.random());
         const waitMs = Math.round(Math.max(jittered, result.retryAfterMs ?? 0));
         delivery.nextAttemptAt = this.#o.now() + waitMs;

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RunFetcher } from '../dataframer/client.js';
+import { DataFramerError } from '../dataframer/errors.js';
+import { noMetrics, type MetricsRecorder } from '../http/metrics.js';
 import { logEvent } from '../logging.js';
 import type { DeliveryWorker } from '../notify/delivery-worker.js';
 import { buildWebhookBody, messageIdFor, type FinishType } from '../notify/payload.js';
@@ -29,6 +31,7 @@ export interface WatcherOptions {
   maxWatchMs: number;
   now?: () => number;
   random?: () => number;
+  metrics?: MetricsRecorder;
   /** Called after a run finishes (for exit-when-done and metrics). */
   onRunFinished?: (runId: string, type: FinishType) => void;
 }
@@ -52,7 +55,7 @@ export class Watcher {
   #keyRefused = false;
 
   constructor(options: WatcherOptions) {
-    this.#o = { now: Date.now, random: Math.random, ...options };
+    this.#o = { now: Date.now, random: Math.random, metrics: noMetrics, ...options };
     this.#scheduler = new Scheduler({
       cron: options.pollCron,
       concurrency: options.concurrency,
@@ -148,11 +151,20 @@ export class Watcher {
   async #poll(runId: string): Promise<number | null> {
     if (!this.#runs.has(runId)) return null;
     let outcome: PollOutcome;
+    const startedAt = performance.now();
     try {
       outcome = { ok: true, run: await this.#o.fetcher.getRun(runId) };
     } catch (error) {
       outcome = { ok: false, error };
     }
+    this.#o.metrics.pollCompleted(
+      outcome.ok
+        ? 'ok'
+        : outcome.error instanceof DataFramerError
+          ? outcome.error.code.toLowerCase()
+          : 'internal',
+      (performance.now() - startedAt) / 1000,
+    );
     const record = this.#runs.get(runId);
     if (!record) return null; // removed while the request was in flight
     const transition = applyPoll(record, outcome, {
@@ -222,6 +234,7 @@ export class Watcher {
     this.#runs.delete(record.runId);
     this.#outcomes.set(record.runId, type);
     this.#o.deliveries.enqueue(deliveries);
+    this.#o.metrics.runFinished(type);
     this.#o.onRunFinished?.(record.runId, type);
   }
 }

@@ -1,0 +1,113 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const PREFIX = 'dataframer_watcher_';
+
+/** What the watcher and the delivery worker report as they work. */
+export interface MetricsRecorder {
+  pollCompleted(outcome: string, seconds: number): void;
+  runFinished(outcome: string): void;
+  deliveryAttempted(outcome: string): void;
+}
+
+export const noMetrics: MetricsRecorder = {
+  pollCompleted: () => {},
+  runFinished: () => {},
+  deliveryAttempted: () => {},
+};
+
+/** What the gauges read at scrape time, so they are never stale and cost nothing between scrapes. */
+export interface MetricsSources {
+  runsByStatus(): Map<string, number>;
+  pendingDeliveries(): number;
+  oldestPendingDeliveryAt(): number | null;
+  lastTickAt(): number | null;
+  now(): number;
+}
+
+/**
+ * Prometheus metrics on a registry of their own (no global state). Labels carry only bounded
+ * values (outcomes, statuses): never a run ID, a URL or a secret.
+ */
+export function createMetrics(sources: MetricsSources) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: PREFIX });
+  // prom-client names these gauges `_total`, which promtool rejects as a counter-only suffix;
+  // the handles and requests they count are of little use for this service anyway.
+  for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
+    registry.removeSingleMetric(`${PREFIX}nodejs_${name}`);
+  }
+
+  const polls = new Counter({
+    name: `${PREFIX}polls_total`,
+    help: 'Polls of the DataFramer API by outcome (ok, or the error code).',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const pollSeconds = new Histogram({
+    name: `${PREFIX}poll_duration_seconds`,
+    help: 'Time of one poll, retries included.',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const finished = new Counter({
+    name: `${PREFIX}runs_finished_total`,
+    help: 'Runs that stopped being watched, by outcome.',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const deliveries = new Counter({
+    name: `${PREFIX}webhook_deliveries_total`,
+    help: 'Webhook delivery attempts by outcome.',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: `${PREFIX}runs`,
+    help: 'Runs being watched, by last seen status.',
+    labelNames: ['status'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [status, count] of sources.runsByStatus()) this.set({ status }, count);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}deliveries_pending`,
+    help: 'Webhook deliveries owed and not yet settled.',
+    registers: [registry],
+    collect() {
+      this.set(sources.pendingDeliveries());
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}oldest_pending_delivery_age_seconds`,
+    help: 'Age of the oldest webhook delivery still owed (0 when none).',
+    registers: [registry],
+    collect() {
+      const oldest = sources.oldestPendingDeliveryAt();
+      this.set(oldest === null ? 0 : (sources.now() - oldest) / 1000);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}seconds_since_last_tick`,
+    help: 'Seconds since the scheduler last ticked (-1 before the first tick).',
+    registers: [registry],
+    collect() {
+      const last = sources.lastTickAt();
+      this.set(last === null ? -1 : (sources.now() - last) / 1000);
+    },
+  });
+
+  const recorder: MetricsRecorder = {
+    pollCompleted: (outcome, seconds) => {
+      polls.inc({ outcome });
+      pollSeconds.observe(seconds);
+    },
+    runFinished: (outcome) => finished.inc({ outcome }),
+    deliveryAttempted: (outcome) => deliveries.inc({ outcome }),
+  };
+  return {
+    recorder,
+    render: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+  };
+}
