@@ -25,9 +25,9 @@ export interface WatcherProcess {
  */
 export function startWatcher(
   env: Record<string, string>,
-  options: { cwd?: string; args?: string[] } = {},
+  options: { cwd?: string; args?: string[]; main?: string } = {},
 ): WatcherProcess {
-  const child = spawn(process.execPath, [MAIN, ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [options.main ?? MAIN, ...(options.args ?? [])], {
     cwd: options.cwd ?? process.cwd(),
     env: { PATH: process.env['PATH'] ?? '', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -42,7 +42,7 @@ export function useWorld() {
     },
     watcher(
       env: Record<string, string>,
-      options: { cwd?: string; args?: string[] } = {},
+      options: { cwd?: string; args?: string[]; main?: string } = {},
     ): WatcherProcess {
       const watcher = startWatcher(env, options);
       cleanups.push(async () => {
