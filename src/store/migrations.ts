@@ -75,9 +75,8 @@ export class StoreSchemaError extends Error {
  */
 export function migrate(db: DatabaseSync, steps: readonly string[] = MIGRATIONS): number {
   db.exec('BEGIN IMMEDIATE');
-  let from = 0;
   try {
-    from = userVersion(db);
+    const from = userVersion(db);
     if (from > steps.length) {
       throw new StoreSchemaError(
         `state file has schema version ${from}, newer than this build's ${steps.length}; ` +
@@ -97,11 +96,11 @@ export function migrate(db: DatabaseSync, steps: readonly string[] = MIGRATIONS)
     // PRAGMA takes no bound parameters; the value is an integer of ours.
     if (from !== steps.length) db.exec(`PRAGMA user_version = ${steps.length}`);
     db.exec('COMMIT');
+    return from;
   } catch (error) {
     if (db.isTransaction) db.exec('ROLLBACK');
     throw error;
   }
-  return from;
 }
 
 export function userVersion(db: DatabaseSync): number {

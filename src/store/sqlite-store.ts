@@ -11,7 +11,6 @@ import {
 import { join } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { z } from 'zod';
-import type { Run } from '../dataframer/schema.js';
 import { FINISH_TYPES } from '../notify/payload.js';
 import { migrate } from './migrations.js';
 import type { Delivery, DeliveryState, ProgressPoint, RunRecord, Store } from './types.js';
@@ -329,7 +328,7 @@ const DELIVERY_STATES = {
 /**
  * What a snapshot must hold to be used at all. It passed the `Run` schema when it was polled;
  * checking it against today's `Run` again would let a stricter schema in a later release refuse
- * to start on state an older one wrote.
+ * to start on state an older one wrote. The other fields are trusted as they were written.
  */
 const StoredSnapshot = z.looseObject({ id: z.string(), status: z.string() });
 
@@ -342,7 +341,7 @@ const JsonText = z.string().transform((text, ctx): unknown => {
   }
 });
 
-const Millis = z.number().finite();
+const Millis = z.number();
 const Count = z.int().nonnegative();
 
 const RunRow = z
@@ -372,7 +371,7 @@ const RunRow = z
       runId: row.run_id,
       addedAt: row.added_at,
       status: row.status,
-      snapshot: row.snapshot as Run | null,
+      snapshot: row.snapshot,
       nextDueAt: row.next_due_at,
       unchangedPolls: row.unchanged_polls,
       notFoundCount: row.not_found_count,
@@ -398,33 +397,41 @@ const DeliveryRow = z
     created_at: Millis,
     updated_at: Millis,
   })
-  .transform(
-    (row): Delivery => ({
-      id: row.id,
-      messageId: row.message_id,
-      runId: row.run_id,
-      type: row.type,
-      receiverUrl: row.receiver_url,
-      body: row.body,
-      state: row.state,
-      attempts: row.attempts,
-      nextAttemptAt: row.next_attempt_at,
-      lastError: row.last_error,
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-    }),
-  );
+  .transform((row): Delivery => ({
+    id: row.id,
+    messageId: row.message_id,
+    runId: row.run_id,
+    type: row.type,
+    receiverUrl: row.receiver_url,
+    body: row.body,
+    state: row.state,
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+    lastError: row.last_error,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  }));
 
 function toRunRecord(row: Record<string, unknown>): RunRecord {
   const parsed = RunRow.safeParse(row);
   if (parsed.success) return parsed.data;
-  throw new StoreCorruptError('runs', String(row['run_id']), z.prettifyError(parsed.error), parsed.error);
+  throw new StoreCorruptError(
+    'runs',
+    String(row['run_id']),
+    z.prettifyError(parsed.error),
+    parsed.error,
+  );
 }
 
 function toDelivery(row: Record<string, unknown>): Delivery {
   const parsed = DeliveryRow.safeParse(row);
   if (parsed.success) return parsed.data;
-  throw new StoreCorruptError('deliveries', String(row['id']), z.prettifyError(parsed.error), parsed.error);
+  throw new StoreCorruptError(
+    'deliveries',
+    String(row['id']),
+    z.prettifyError(parsed.error),
+    parsed.error,
+  );
 }
 
 /**
@@ -552,8 +559,12 @@ function removeIfUnchanged(path: string, expected: string): void {
   }
 }
 
+/** Not `instanceof Error`: errors from another realm (a vm context, as under jest) fail that. */
 function errnoCode(error: unknown): string | undefined {
-  return error instanceof Error && 'code' in error && typeof error.code === 'string'
+  return typeof error === 'object' &&
+    error !== null &&
+    'code' in error &&
+    typeof error.code === 'string'
     ? error.code
     : undefined;
 }
