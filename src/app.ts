@@ -6,11 +6,16 @@ import { startHttpServer, type Readiness } from './http/server.js';
 import { createLogger, logEvent } from './logging.js';
 import { DeliveryWorker } from './notify/delivery-worker.js';
 import { WebhookSender, redactUrl } from './notify/webhook-sender.js';
-import { MemoryStore } from './store/memory-store.js';
+import { SqliteStore } from './store/sqlite-store.js';
 import type { Store } from './store/types.js';
+import { ConfigError, loadConfig } from './config/load.js';
+import { watchConfigFile } from './config/watch-file.js';
 import { Watcher } from './watch/watcher.js';
 
 export interface AppDeps {
+  /** Env and working directory the config was loaded from, for reloading the run list. */
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
   logDestination?: DestinationStream;
   store?: Store;
   fetcher?: RunFetcher;
@@ -24,6 +29,8 @@ export interface App {
   /** With exitWhenDone: resolves to the exit code once every run ended and every webhook settled. */
   readonly done: Promise<number>;
   readiness(): Readiness;
+  /** Re-reads the config and applies its run list; a bad config is logged and changes nothing. */
+  reloadRunList(reason: string): void;
   /** Graceful stop: no new polls or attempts, in-flight ones finish within the grace period. */
   stop(): Promise<void>;
 }
@@ -38,7 +45,7 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
     secrets,
     ...(deps.logDestination ? { destination: deps.logDestination } : {}),
   });
-  const store = deps.store ?? new MemoryStore();
+  const store = deps.store ?? SqliteStore.open(config.stateDir);
   const fetcher =
     deps.fetcher ??
     new DataFramerClient({
@@ -113,6 +120,36 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
     config.httpPort,
   );
 
+  const reloadRunList = (reason: string) => {
+    try {
+      const next = loadConfig(deps.env ?? process.env, deps.cwd ?? process.cwd());
+      const { added, removed } = watcher.reconcile(next.watchRunIds);
+      logEvent(logger, {
+        level: 'info',
+        event: 'config.reloaded',
+        runId: null,
+        msg: 'run list reloaded',
+        fields: { reason, added, removed, runs: watcher.activeCount },
+      });
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      logEvent(logger, {
+        level: 'error',
+        event: 'config.reload_failed',
+        runId: null,
+        msg: 'config reload rejected; the run list is unchanged',
+        fields: {
+          reason,
+          setting: error.setting,
+          problem: error.problem.replace(/\s*\n\s*/g, ' '),
+        },
+      });
+    }
+  };
+  const stopWatchingFile = config.configFile
+    ? watchConfigFile(config.configFile, () => reloadRunList('file changed'))
+    : () => {};
+
   worker.start();
   watcher.start(config.watchRunIds);
   logEvent(logger, {
@@ -136,6 +173,7 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
+      stopWatchingFile();
       const grace = new Promise<'timeout'>((resolve) =>
         setTimeout(resolve, config.shutdownGraceMs, 'timeout').unref(),
       );
@@ -156,7 +194,7 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
       store.close();
     })());
 
-  return { logger, httpPort: http.port, watcher, done, readiness, stop };
+  return { logger, httpPort: http.port, watcher, done, readiness, reloadRunList, stop };
 }
 
 /** With no receivers configured there is nothing to sign; deliveries are never created. */

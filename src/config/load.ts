@@ -119,10 +119,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
 
   const raw: Record<string, unknown> = {};
   const labels = new Map<string, string>();
+  const fileSettings = configFile !== null ? readConfigFile(configFile) : {};
   if (configFile !== null) {
     const relative = path.relative(cwd, configFile) || configFile;
     labels.set('', relative);
-    for (const [key, value] of Object.entries(readConfigFile(configFile))) {
+    for (const [key, value] of Object.entries(fileSettings)) {
       raw[key] = value;
       labels.set(key, `${relative}: ${key}`);
     }
@@ -132,6 +133,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     if (value === undefined || (value.trim() === '' && kind !== 'string')) continue;
     raw[key] = fromEnv(value, kind);
     labels.set(key, name);
+  }
+  // Run IDs are the one list that is merged rather than overridden: env names a few runs,
+  // the file holds the long, live list (re-read on change), and both are watched.
+  const fileRunIds = fileSettings['watchRunIds'];
+  if (
+    Array.isArray(fileRunIds) &&
+    Array.isArray(raw['watchRunIds']) &&
+    raw['watchRunIds'] !== fileRunIds
+  ) {
+    raw['watchRunIds'] = [...(raw['watchRunIds'] as unknown[]), ...(fileRunIds as unknown[])];
   }
 
   const result = Settings.safeParse(raw);
@@ -146,4 +157,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     receivers: Object.freeze(mergeReceivers(result.data)),
     configFile,
   });
+}
+
+/**
+ * Where the state lives, for the operator commands that need nothing else (no API key):
+ * STATE_DIR, else the config file's `stateDir`, else the default.
+ */
+export function resolveStateDir(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+  const fromEnv = env['STATE_DIR']?.trim();
+  if (fromEnv) return fromEnv;
+  const explicitFile = env['CONFIG_FILE']?.trim();
+  const file = explicitFile
+    ? path.resolve(cwd, explicitFile)
+    : path.resolve(cwd, DEFAULT_CONFIG_FILE);
+  if (explicitFile || existsSync(file)) {
+    const stateDir = readConfigFile(file)['stateDir'];
+    if (typeof stateDir === 'string' && stateDir !== '') return stateDir;
+  }
+  return Settings.shape.stateDir.def.defaultValue;
 }

@@ -87,11 +87,29 @@ export class Watcher {
     return counts;
   }
 
-  /** Resumes the store's unfinished runs, adds the configured ones, and starts ticking. */
+  /**
+   * Resumes the store's unfinished runs, makes the watched list match `runIds`, and starts
+   * ticking. A run the store knows as finished is not polled again.
+   */
   start(runIds: readonly string[]): void {
     for (const record of this.#o.store.loadActiveRuns()) this.#runs.set(record.runId, record);
-    for (const runId of runIds) this.addRun(runId);
+    this.reconcile(runIds);
     this.#scheduler.start();
+  }
+
+  /** Makes the watched list match the configured one: adds what is new, removes what left. */
+  reconcile(runIds: readonly string[]): { added: number; removed: number } {
+    const wanted = new Set(runIds);
+    let removed = 0;
+    for (const runId of [...this.#runs.keys()]) {
+      if (!wanted.has(runId)) {
+        this.removeRun(runId);
+        removed += 1;
+      }
+    }
+    const before = this.#runs.size;
+    for (const runId of runIds) this.addRun(runId);
+    return { added: this.#runs.size - before, removed };
   }
 
   /** Starts watching a run; a run already watched or already finished is left as it is. */
@@ -200,14 +218,18 @@ export class Watcher {
 
   #apply(transition: Transition): number | null {
     const { record } = transition;
-    for (const event of transition.events) logEvent(this.#o.logger, event);
+    // Saved first, logged after: a `run.finished` line means the end is durable.
+    let next: number | null = null;
     if (transition.finish) {
       this.#finish(record, transition.finish);
-      return null;
+    } else {
+      this.#runs.set(record.runId, record);
+      if (transition.changed) this.#o.store.saveRun(record);
+      next = record.nextDueAt;
     }
-    this.#runs.set(record.runId, record);
-    if (transition.changed) this.#o.store.saveRun(record);
-    return record.nextDueAt;
+    for (const event of transition.events) logEvent(this.#o.logger, event);
+    if (transition.finish) this.#afterFinish(record.runId, transition.finish);
+    return next;
   }
 
   #finish(record: RunRecord, type: FinishType): void {
@@ -234,7 +256,10 @@ export class Watcher {
     this.#runs.delete(record.runId);
     this.#outcomes.set(record.runId, type);
     this.#o.deliveries.enqueue(deliveries);
+  }
+
+  #afterFinish(runId: string, type: FinishType): void {
     this.#o.metrics.runFinished(type);
-    this.#o.onRunFinished?.(record.runId, type);
+    this.#o.onRunFinished?.(runId, type);
   }
 }

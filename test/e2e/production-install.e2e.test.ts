@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,9 +24,13 @@ function npm(args: string[], cwd: string): void {
 /** What the Dockerfile does, without Docker: a clean copy, a build, then a production-only install. */
 function buildLikeTheImage(): string {
   const source = path.join(work, 'source');
-  const files = execFileSync('git', ['ls-files', '-z'], { cwd: REPO, encoding: 'utf8' })
+  const files = execFileSync(
+    'git',
+    ['ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+    { cwd: REPO, encoding: 'utf8' },
+  )
     .split('\0')
-    .filter(Boolean);
+    .filter((file) => file !== '' && existsSync(path.join(REPO, file)));
   for (const file of files)
     cpSync(path.join(REPO, file), path.join(source, file), { recursive: true });
   npm(['ci', '--ignore-scripts'], source);

@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LogLine } from './log-sink.js';
 
@@ -29,7 +32,14 @@ export function startWatcher(
 ): WatcherProcess {
   const child = spawn(process.execPath, [options.main ?? MAIN, ...(options.args ?? [])], {
     cwd: options.cwd ?? process.cwd(),
-    env: { PATH: process.env['PATH'] ?? '', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', ...env },
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      HTTP_HOST: '127.0.0.1',
+      HTTP_PORT: '0',
+      // Each process its own state directory unless a test shares one on purpose.
+      STATE_DIR: mkdtempSync(path.join(tmpdir(), 'watcher-state-')),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -200,3 +200,15 @@ describe('loadConfig', () => {
     expect(error.message).not.toContain('whsec_short');
   });
 });
+
+describe('loadConfig: the run list', () => {
+  it('merges run IDs from env and file instead of letting env replace them', () => {
+    const dir = emptyDir();
+    const file = path.join(dir, 'w.json');
+    writeFileSync(file, JSON.stringify({ watchRunIds: [RUN_B, RUN_A] }));
+    expect(load({ CONFIG_FILE: file, WATCH_RUN_IDS: RUN_A }, dir).watchRunIds).toEqual([
+      RUN_A,
+      RUN_B,
+    ]);
+  });
+});
