@@ -93,7 +93,11 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
     deliveries: worker,
     receiverUrls: config.receivers.map((r) => r.url),
     logger,
-    timing: { minMs: config.pollMinIntervalMs, maxMs: config.pollMaxIntervalMs },
+    timing: {
+      minMs: config.pollMinIntervalMs,
+      maxMs: config.pollMaxIntervalMs,
+      policy: config.pollPolicy,
+    },
     pollCron: config.pollCron,
     concurrency: config.pollConcurrency,
     ratePerSecond: config.pollRatePerSecond,

@@ -29,6 +29,7 @@ export const ENV_SETTINGS: Readonly<Record<string, readonly [keyof Settings, Env
   POLL_CRON: ['pollCron', 'string'],
   POLL_MIN_INTERVAL_MS: ['pollMinIntervalMs', 'number'],
   POLL_MAX_INTERVAL_MS: ['pollMaxIntervalMs', 'number'],
+  POLL_POLICY: ['pollPolicy', 'string'],
   POLL_CONCURRENCY: ['pollConcurrency', 'number'],
   POLL_RATE_PER_SECOND: ['pollRatePerSecond', 'number'],
   REQUEST_TIMEOUT_MS: ['requestTimeoutMs', 'number'],

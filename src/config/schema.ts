@@ -1,5 +1,6 @@
 import { validateCronExpression } from 'cron';
 import { z } from 'zod';
+import { POLL_POLICIES } from '../watch/poll-policy.js';
 
 /** Svix-like delivery schedule: delays before attempts 2..8, each later jittered ±20%. */
 export const DEFAULT_WEBHOOK_RETRY_SCHEDULE_MS = [
@@ -56,6 +57,7 @@ export const Settings = z
     pollCron: CronExpression.default('*/5 * * * * *'),
     pollMinIntervalMs: Millis.default(5_000),
     pollMaxIntervalMs: Millis.default(60_000),
+    pollPolicy: z.enum(POLL_POLICIES).default('adaptive'),
     pollConcurrency: z.int().min(1).max(256).default(8),
     pollRatePerSecond: z.number().positive().max(10_000).default(20),
     requestTimeoutMs: Millis.default(10_000),

@@ -1,8 +1,16 @@
 import type { ProgressPoint } from '../store/types.js';
 
+export const POLL_POLICIES = ['adaptive', 'fixed', 'exponential'] as const;
+export type PollPolicy = (typeof POLL_POLICIES)[number];
+
 export interface PollTiming {
   minMs: number;
   maxMs: number;
+  /**
+   * `adaptive` (default) uses progress and falls back to backoff; `fixed` polls every minMs and
+   * `exponential` is plain backoff (as the AWS SDK waiters do): the baselines of bench/.
+   */
+  policy?: PollPolicy;
 }
 
 export interface PollState {
@@ -42,8 +50,9 @@ export function nextPollDelay(
   now: number,
   random: () => number,
 ): number {
-  const { minMs, maxMs } = timing;
-  const finishIn = predictedFinishIn(state, now);
+  const { minMs, maxMs, policy = 'adaptive' } = timing;
+  if (policy === 'fixed') return minMs;
+  const finishIn = policy === 'adaptive' ? predictedFinishIn(state, now) : null;
   if (finishIn !== null) {
     // A little after the predicted end, spread by 10% so runs ending together spread out.
     return clamp(finishIn * (1 + 0.1 * random()), minMs, maxMs);

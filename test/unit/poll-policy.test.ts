@@ -64,3 +64,21 @@ describe('progress-aware polling', () => {
     expect(nextPollDelay({ ...tail, unchangedPolls: 1 }, timing, 10_000, high)).toBe(2_000);
   });
 });
+
+describe('baseline policies (for bench/)', () => {
+  const moving: PollState = {
+    unchangedPolls: 3,
+    totalSamples: 100,
+    progressStart: { at: 0, done: 0 },
+    progressLast: { at: 4_000, done: 40 },
+  };
+
+  it('fixed polls every min interval whatever the run says', () => {
+    expect(nextPollDelay(moving, { ...timing, policy: 'fixed' }, 4_000, high)).toBe(1_000);
+  });
+
+  it('exponential ignores progress and backs off', () => {
+    expect(nextPollDelay(moving, { ...timing, policy: 'exponential' }, 4_000, high)).toBe(8_000);
+    expect(nextPollDelay(moving, { ...timing, policy: 'adaptive' }, 4_000, low)).toBe(6_000);
+  });
+});
