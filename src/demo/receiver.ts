@@ -12,6 +12,8 @@ export interface Delivery {
 export interface DemoReceiverOptions {
   /** Standard Webhooks secret, `whsec_<base64>`. */
   secret: string;
+  /** Holds every answer this long (a slow receiver, for tests of shutdown during deliveries). */
+  delayMs?: number;
   /** Overrides the status of a verified attempt (e.g. 500 to force the sender to retry). */
   respond?: (ctx: { webhookId: string; attempt: number }) => number | undefined;
   print?: (line: string) => void;
@@ -31,6 +33,7 @@ export class DemoReceiver {
   readonly #server: Server;
   readonly #verifier: Webhook;
   readonly #respond: DemoReceiverOptions['respond'];
+  readonly #delayMs: number;
   readonly #print: (line: string) => void;
   readonly #now: () => number;
   readonly #deliveries: Delivery[] = [];
@@ -44,6 +47,7 @@ export class DemoReceiver {
   constructor(opts: DemoReceiverOptions) {
     this.#verifier = new Webhook(opts.secret);
     this.#respond = opts.respond;
+    this.#delayMs = opts.delayMs ?? 0;
     this.#print = opts.print ?? (() => {});
     this.#now = opts.now ?? Date.now;
     this.#server = createServer((req, res) => {
@@ -127,6 +131,7 @@ export class DemoReceiver {
         this.#print(formatEventLine(body));
       }
     }
+    if (this.#delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.#delayMs));
     res.writeHead(status).end();
   }
 }
