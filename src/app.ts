@@ -116,6 +116,7 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
     if (lastTick === null || now() - lastTick > 120_000)
       reasons.push('scheduler has not ticked recently');
     if (watcher.keyRefused) reasons.push('DataFramer API refuses the API key');
+    if (!store.isHealthy()) reasons.push('state store is not available');
     return { ready: reasons.length === 0 && lastTick !== null, reasons };
   };
   const http = await startHttpServer(

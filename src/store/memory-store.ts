@@ -51,5 +51,8 @@ export class MemoryStore implements Store {
   disableReceiver(url: string): void {
     this.#disabled.add(url);
   }
+  isHealthy(): boolean {
+    return true;
+  }
   close(): void {}
 }

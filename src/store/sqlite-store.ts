@@ -163,6 +163,16 @@ export class SqliteStore implements Store {
     this.#sql.disableReceiver.run(url, at);
   }
 
+  /** For readiness: the database is open and answers a query. */
+  isHealthy(): boolean {
+    if (this.#closed) return false;
+    try {
+      return this.#sql.ping.get()?.['ok'] === 1;
+    } catch {
+      return false;
+    }
+  }
+
   /** Closes the database and releases the directory's lock; a second call does nothing. */
   close(): void {
     if (this.#closed) return;
@@ -272,6 +282,7 @@ function prepareStatements(db: DatabaseSync) {
         `ON CONFLICT (id) DO UPDATE SET ${dlvUpdates}`,
     ),
     disabledReceivers: db.prepare('SELECT url FROM disabled_receivers'),
+    ping: db.prepare('SELECT 1 AS ok'),
     // The first 410 is the one worth remembering.
     disableReceiver: db.prepare(
       'INSERT INTO disabled_receivers (url, disabled_at) VALUES (?, ?) ON CONFLICT (url) DO NOTHING',

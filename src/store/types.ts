@@ -65,5 +65,7 @@ export interface Store {
   saveDelivery(delivery: Delivery): void;
   disabledReceivers(): Set<string>;
   disableReceiver(url: string, at: number): void;
+  /** For readiness: the store is open and answers. */
+  isHealthy(): boolean;
   close(): void;
 }

@@ -513,3 +513,12 @@ describe('SqliteStore lock', () => {
     expect(store.getRun('run-child')?.outcome).toBe('run.failed');
   });
 });
+
+describe('SqliteStore.isHealthy', () => {
+  it('is true while open and false once closed', () => {
+    const store = SqliteStore.open(':memory:');
+    expect(store.isHealthy()).toBe(true);
+    store.close();
+    expect(store.isHealthy()).toBe(false);
+  });
+});
