@@ -1,9 +1,19 @@
 import type { Logger } from 'pino';
 import type { Receiver } from '../config/schema.js';
 import { noMetrics, type MetricsRecorder } from '../http/metrics.js';
-import { logEvent } from '../logging.js';
-import type { Delivery, Store } from '../store/types.js';
+import { logEvent, type EventLevel, type EventName } from '../logging.js';
+import type { Delivery, DeliveryState, Store } from '../store/types.js';
 import { redactUrl, type AttemptResult, type WebhookSender } from './webhook-sender.js';
+
+interface Step {
+  state: DeliveryState;
+  metric: string;
+  level: EventLevel;
+  event: EventName;
+  msg: string;
+  error: string | null;
+  nextAttemptAt?: number;
+}
 
 export interface DeliveryWorkerOptions {
   store: Store;
@@ -129,85 +139,96 @@ export class DeliveryWorker {
       result = { kind: 'retry', reason: (error as Error).message, retryAfterMs: null };
     }
     delivery.attempts += 1;
-    const fields = {
-      webhook_id: delivery.messageId,
-      delivery_id: delivery.id,
-      type: delivery.type,
-      receiver: redactUrl(delivery.receiverUrl),
-      attempts: delivery.attempts,
-    };
-    const runId = delivery.runId;
-    switch (result.kind) {
-      case 'delivered':
-        this.#o.metrics.deliveryAttempted('delivered');
-        this.#settle(delivery, 'delivered', null);
-        logEvent(this.#o.logger, {
-          level: 'info',
-          event: 'webhook.delivered',
-          runId,
-          msg: 'webhook delivered',
-          fields: { ...fields, status: result.status },
-        });
-        return;
-      case 'disabled':
-        this.#o.metrics.deliveryAttempted('disabled');
+    const step = this.#nextStep(delivery, receiver, result);
+    this.#o.metrics.deliveryAttempted(step.metric);
+    if (step.state === 'pending') {
+      delivery.nextAttemptAt = step.nextAttemptAt ?? this.#o.now();
+      delivery.lastError = step.error;
+      delivery.updatedAt = this.#o.now();
+      this.#o.store.saveDelivery(delivery);
+    } else {
+      if (step.state === 'disabled') {
         this.#disabled.add(delivery.receiverUrl);
         this.#o.store.disableReceiver(delivery.receiverUrl, this.#o.now());
-        this.#settle(delivery, 'disabled', 'HTTP 410');
-        logEvent(this.#o.logger, {
+      }
+      this.#settle(delivery, step.state, step.error);
+    }
+    logEvent(this.#o.logger, {
+      level: step.level,
+      event: step.event,
+      runId: delivery.runId,
+      msg: step.msg,
+      fields: {
+        webhook_id: delivery.messageId,
+        delivery_id: delivery.id,
+        type: delivery.type,
+        receiver: redactUrl(delivery.receiverUrl),
+        attempts: delivery.attempts,
+        ...(result.kind === 'delivered' || result.kind === 'disabled'
+          ? { status: result.status }
+          : {}),
+        ...(step.error && step.state !== 'disabled' ? { error: step.error } : {}),
+        ...(step.nextAttemptAt
+          ? { next_attempt_at: new Date(step.nextAttemptAt).toISOString() }
+          : {}),
+      },
+    });
+  }
+
+  /** The design's rules: what one attempt's result makes of the delivery, and what to log. */
+  #nextStep(delivery: Delivery, receiver: Receiver, result: AttemptResult): Step {
+    switch (result.kind) {
+      case 'delivered':
+        return {
+          state: 'delivered',
+          metric: 'delivered',
+          level: 'info',
+          event: 'webhook.delivered',
+          msg: 'webhook delivered',
+          error: null,
+        };
+      case 'disabled':
+        return {
+          state: 'disabled',
+          metric: 'disabled',
           level: 'warn',
           event: 'webhook.receiver_disabled',
-          runId,
           msg: 'receiver answered 410 Gone; no more deliveries to it',
-          fields,
-        });
-        return;
+          error: 'HTTP 410',
+        };
       case 'rejected':
-        this.#o.metrics.deliveryAttempted('dead_lettered');
-        this.#settle(delivery, 'dead_lettered', result.reason);
-        logEvent(this.#o.logger, {
+        return {
+          state: 'dead_lettered',
+          metric: 'dead_lettered',
           level: 'error',
           event: 'webhook.dead_lettered',
-          runId,
           msg: 'receiver rejected the webhook; kept for replay',
-          fields: { ...fields, error: result.reason },
-        });
-        return;
+          error: result.reason,
+        };
       case 'retry': {
         const schedule = receiver.retryScheduleMs ?? this.#o.defaultRetryScheduleMs;
         const base = schedule[delivery.attempts - 1];
         if (base === undefined) {
-          this.#o.metrics.deliveryAttempted('dead_lettered');
-          this.#settle(delivery, 'dead_lettered', result.reason);
-          logEvent(this.#o.logger, {
+          return {
+            state: 'dead_lettered',
+            metric: 'dead_lettered',
             level: 'error',
             event: 'webhook.dead_lettered',
-            runId,
             msg: 'webhook retries exhausted; kept for replay',
-            fields: { ...fields, error: result.reason },
-          });
-          return;
+            error: result.reason,
+          };
         }
-        this.#o.metrics.deliveryAttempted('retrying');
-        const jittered = base * (0.8 + 0.4 * this.#o.random());
-        const waitMs = Math.round(Math.max(jittered, result.retryAfterMs ?? 0));
-        delivery.nextAttemptAt = this.#o.now() + waitMs;
-        delivery.lastError = result.reason;
-        delivery.updatedAt = this.#o.now();
-        this.#o.store.saveDelivery(delivery);
-        logEvent(this.#o.logger, {
+        // ±20% around the schedule, never sooner than the receiver's Retry-After.
+        const waitMs = Math.max(base * (0.8 + 0.4 * this.#o.random()), result.retryAfterMs ?? 0);
+        return {
+          state: 'pending',
+          metric: 'retrying',
           level: 'warn',
           event: 'webhook.retrying',
-          runId,
           msg: 'webhook attempt failed; will retry',
-          fields: {
-            ...fields,
-            error: result.reason,
-            next_attempt_at: new Date(delivery.nextAttemptAt).toISOString(),
-          },
-        });
-        this.#wake();
-        return;
+          error: result.reason,
+          nextAttemptAt: this.#o.now() + Math.round(waitMs),
+        };
       }
     }
   }
