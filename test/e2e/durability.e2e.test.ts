@@ -5,7 +5,7 @@ import { describe, expect, it } from '@jest/globals';
 import { intBetween, mulberry32 } from '../../src/demo/random.js';
 import { generateScenario } from '../../src/demo/scenario.js';
 import type { LogLine } from '../helpers/log-sink.js';
-import { API_KEY, FAST_ENV, SECRET, deliveredRunIds, useWorld } from '../helpers/world.js';
+import { API_KEY, FAST_ENV, deliveredRunIds, useWorld, watchEnv } from '../helpers/world.js';
 
 const world = useWorld();
 
@@ -29,17 +29,11 @@ describe('durability: restarts, crashes and the live run list', () => {
     const ids = scenario.runs.map((r) => r.runId);
     const api = await world.api(scenario);
     const { receiver, url } = await world.receiver();
-    const env = {
-      ...FAST_ENV,
-      DATAFRAMER_API_KEY: API_KEY,
-      DATAFRAMER_BASE_URL: api.url,
-      WATCH_RUN_IDS: ids.join(','),
-      WEBHOOK_URLS: url,
-      WEBHOOK_SECRET: SECRET,
+    const env = watchEnv(api.url, ids, [url], {
       POLL_RATE_PER_SECOND: '500',
       POLL_CONCURRENCY: '32',
       STATE_DIR: tempDir('watcher-crash-'),
-    };
+    });
     const random = mulberry32(42);
     const logs: LogLine[] = [];
     for (let kill = 0; kill < 5; kill++) {
@@ -90,15 +84,7 @@ describe('durability: restarts, crashes and the live run list', () => {
     const ids = scenario.runs.map((r) => r.runId);
     const api = await world.api(scenario);
     const { receiver, url } = await world.receiver({ delayMs: 400 });
-    const env = {
-      ...FAST_ENV,
-      DATAFRAMER_API_KEY: API_KEY,
-      DATAFRAMER_BASE_URL: api.url,
-      WATCH_RUN_IDS: ids.join(','),
-      WEBHOOK_URLS: url,
-      WEBHOOK_SECRET: SECRET,
-      STATE_DIR: tempDir('watcher-term-'),
-    };
+    const env = watchEnv(api.url, ids, [url], { STATE_DIR: tempDir('watcher-term-') });
 
     const first = world.watcher({ ...env, EXIT_WHEN_DONE: 'false' });
     await first.waitFor((l) => l.event === 'webhook.delivered');
@@ -127,14 +113,10 @@ describe('durability: restarts, crashes and the live run list', () => {
       maxDurationMs: 60_000,
     });
     const api = await world.api(scenario);
-    const env = {
-      ...FAST_ENV,
+    const env = watchEnv(api.url, [scenario.runs[0]!.runId], [], {
       EXIT_WHEN_DONE: 'false',
-      DATAFRAMER_API_KEY: API_KEY,
-      DATAFRAMER_BASE_URL: api.url,
-      WATCH_RUN_IDS: scenario.runs[0]!.runId,
       STATE_DIR: tempDir('watcher-lock-'),
-    };
+    });
     const first = world.watcher(env);
     await first.waitFor((l) => l.event === 'watcher.started');
     const second = world.watcher(env);
@@ -160,21 +142,14 @@ describe('durability: restarts, crashes and the live run list', () => {
     const { receiver, url } = await world.receiver({
       respond: () => (accepting ? undefined : 400),
     });
-    const env = {
-      ...FAST_ENV,
-      DATAFRAMER_API_KEY: API_KEY,
-      DATAFRAMER_BASE_URL: api.url,
-      WATCH_RUN_IDS: ids.join(','),
-      WEBHOOK_URLS: url,
-      WEBHOOK_SECRET: SECRET,
-      STATE_DIR: tempDir('watcher-replay-'),
-    };
+    const stateDir = tempDir('watcher-replay-');
+    const env = watchEnv(api.url, ids, [url], { STATE_DIR: stateDir });
 
     const watcher = world.watcher(env);
     expect(await watcher.exited).toBe(0);
     expect(watcher.byEvent('webhook.dead_lettered')).toHaveLength(2);
 
-    const list = world.watcher({ STATE_DIR: env.STATE_DIR }, { args: ['deliveries', 'list'] });
+    const list = world.watcher({ STATE_DIR: stateDir }, { args: ['deliveries', 'list'] });
     expect(await list.exited).toBe(0);
     const listed = list.lines();
     expect(listed.map((l) => l['run_id']).sort()).toEqual([...ids].sort());
@@ -186,7 +161,7 @@ describe('durability: restarts, crashes and the live run list', () => {
     expect(list.stdout()).not.toContain(API_KEY);
 
     const replay = world.watcher(
-      { STATE_DIR: env.STATE_DIR },
+      { STATE_DIR: stateDir },
       { args: ['deliveries', 'replay', '--all-dead'] },
     );
     expect(await replay.exited).toBe(0);
@@ -202,7 +177,7 @@ describe('durability: restarts, crashes and the live run list', () => {
     expect(again.byEvent('run.added')).toHaveLength(0);
 
     const bad = world.watcher(
-      { STATE_DIR: env.STATE_DIR },
+      { STATE_DIR: stateDir },
       { args: ['deliveries', 'replay', 'dlv_nope'] },
     );
     expect(await bad.exited).toBe(64);

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from '@jest/globals';
 import { generateScenario } from '../../src/demo/scenario.js';
-import { API_KEY, FAST_ENV, SECRET, useWorld } from '../helpers/world.js';
+import { API_KEY, SECRET, useWorld, watchEnv } from '../helpers/world.js';
 
 const world = useWorld();
 
@@ -41,15 +41,9 @@ describe('end to end: health, readiness and metrics', () => {
     const ids = scenario.runs.map((r) => r.runId);
     const api = await world.api(scenario);
     const { url } = await world.receiver();
-    const watcher = world.watcher({
-      ...FAST_ENV,
-      EXIT_WHEN_DONE: 'false',
-      DATAFRAMER_API_KEY: API_KEY,
-      DATAFRAMER_BASE_URL: api.url,
-      WATCH_RUN_IDS: ids.join(','),
-      WEBHOOK_URLS: `${url}?token=abc`,
-      WEBHOOK_SECRET: SECRET,
-    });
+    const watcher = world.watcher(
+      watchEnv(api.url, ids, [`${url}?token=abc`], { EXIT_WHEN_DONE: 'false' }),
+    );
     const started = await watcher.waitFor((l) => l.event === 'watcher.started');
     const base = `http://127.0.0.1:${String(started['http_port'])}`;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { generateScenario } from '../../src/demo/scenario.js';
 import type { WatcherProcess } from '../helpers/watcher-process.js';
-import { API_KEY, FAST_ENV, SECRET, deliveredRunIds, useWorld } from '../helpers/world.js';
+import { API_KEY, SECRET, deliveredRunIds, useWorld, watchEnv } from '../helpers/world.js';
 
 const world = useWorld();
 
@@ -28,14 +28,7 @@ describe('end to end: the built program', () => {
     const ids = scenario.runs.map((r) => r.runId);
     const api = await world.api(scenario);
     const { receiver, url } = await world.receiver();
-    const watcher = world.watcher({
-      ...FAST_ENV,
-      DATAFRAMER_API_KEY: API_KEY,
-      DATAFRAMER_BASE_URL: api.url,
-      WATCH_RUN_IDS: ids.join(' '),
-      WEBHOOK_URLS: url,
-      WEBHOOK_SECRET: SECRET,
-    });
+    const watcher = world.watcher(watchEnv(api.url, ids, [url]));
 
     expect(await watcher.exited).toBe(1);
     expect(sorted(watcher.byEvent('run.finished').map((l) => l.run_id!))).toEqual(sorted(ids));
@@ -64,14 +57,7 @@ describe('end to end: the built program', () => {
     });
     const a = await world.receiver();
     const b = await world.receiver();
-    const watcher = world.watcher({
-      ...FAST_ENV,
-      DATAFRAMER_API_KEY: API_KEY,
-      DATAFRAMER_BASE_URL: api.url,
-      WATCH_RUN_IDS: ids.join(','),
-      WEBHOOK_URLS: `${a.url},${b.url}`,
-      WEBHOOK_SECRET: SECRET,
-    });
+    const watcher = world.watcher(watchEnv(api.url, ids, [a.url, b.url]));
 
     const code = await watcher.exited;
     expect([0, 1]).toContain(code);
@@ -113,14 +99,7 @@ describe('end to end: the built program', () => {
       respond: ({ attempt }) => (attempt <= 2 ? 500 : undefined),
     });
     const gone = await world.receiver({ respond: () => 410 });
-    const watcher = world.watcher({
-      ...FAST_ENV,
-      DATAFRAMER_API_KEY: API_KEY,
-      DATAFRAMER_BASE_URL: api.url,
-      WATCH_RUN_IDS: ids.join(','),
-      WEBHOOK_URLS: `${flaky.url},${gone.url}`,
-      WEBHOOK_SECRET: SECRET,
-    });
+    const watcher = world.watcher(watchEnv(api.url, ids, [flaky.url, gone.url]));
 
     expect([0, 1]).toContain(await watcher.exited);
     expect(sorted(deliveredRunIds(flaky.receiver))).toEqual(sorted(ids));
@@ -144,13 +123,7 @@ describe('end to end: the built program', () => {
     });
     const ids = scenario.runs.map((r) => r.runId);
     const api = await world.api(scenario, {}, 'the-right-key-is-another');
-    const watcher = world.watcher({
-      ...FAST_ENV,
-      EXIT_WHEN_DONE: 'false',
-      DATAFRAMER_API_KEY: API_KEY,
-      DATAFRAMER_BASE_URL: api.url,
-      WATCH_RUN_IDS: ids.join(','),
-    });
+    const watcher = world.watcher(watchEnv(api.url, ids, [], { EXIT_WHEN_DONE: 'false' }));
 
     const started = await watcher.waitFor((l) => l.event === 'watcher.started');
     const refused = await watcher.waitFor((l) => l.event === 'watcher.api_key_refused');

@@ -18,6 +18,28 @@ export const FAST_ENV = {
 };
 
 /**
+ * The env of a watcher that polls `apiUrl` for `runIds` and posts to `receiverUrls`, on the
+ * fast test settings; `extra` overrides any of it.
+ */
+export function watchEnv(
+  apiUrl: string,
+  runIds: readonly string[],
+  receiverUrls: readonly string[] = [],
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    ...FAST_ENV,
+    DATAFRAMER_API_KEY: API_KEY,
+    DATAFRAMER_BASE_URL: apiUrl,
+    WATCH_RUN_IDS: runIds.join(','),
+    ...(receiverUrls.length > 0
+      ? { WEBHOOK_URLS: receiverUrls.join(','), WEBHOOK_SECRET: SECRET }
+      : {}),
+    ...extra,
+  };
+}
+
+/**
  * Real parts for tests of the whole program: the simulated API and verifying receivers on
  * 127.0.0.1 port 0, and the built watcher as a child process. Everything is closed after each test.
  */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { generateScenario } from '../../src/demo/scenario.js';
-import { API_KEY, FAST_ENV, SECRET, deliveredRunIds, useWorld } from '../helpers/world.js';
+import { deliveredRunIds, useWorld, watchEnv } from '../helpers/world.js';
 
 const world = useWorld();
 
@@ -15,14 +15,13 @@ describe('the watcher process against a local API and receiver', () => {
     });
     const api = await world.api(scenario, { serverErrorRate: 0.1, resetRate: 0.05 });
     const { receiver, url } = await world.receiver();
-    const watcher = world.watcher({
-      ...FAST_ENV,
-      DATAFRAMER_API_KEY: API_KEY,
-      DATAFRAMER_BASE_URL: api.url,
-      WATCH_RUN_IDS: scenario.runs.map((r) => r.runId).join(','),
-      WEBHOOK_URLS: url,
-      WEBHOOK_SECRET: SECRET,
-    });
+    const watcher = world.watcher(
+      watchEnv(
+        api.url,
+        scenario.runs.map((r) => r.runId),
+        [url],
+      ),
+    );
 
     expect(await watcher.exited).toBe(1);
     const finished = watcher.byEvent('run.finished');
@@ -68,14 +67,13 @@ describe('the watcher process against a local API and receiver', () => {
     });
     const api = await world.api(scenario);
     const { receiver, url } = await world.receiver();
-    const watcher = world.watcher({
-      ...FAST_ENV,
-      DATAFRAMER_API_KEY: API_KEY,
-      DATAFRAMER_BASE_URL: api.url,
-      WATCH_RUN_IDS: scenario.runs.map((r) => r.runId).join(','),
-      WEBHOOK_URLS: url,
-      WEBHOOK_SECRET: SECRET,
-    });
+    const watcher = world.watcher(
+      watchEnv(
+        api.url,
+        scenario.runs.map((r) => r.runId),
+        [url],
+      ),
+    );
     expect(await watcher.exited).toBe(0);
     expect(receiver.deliveries).toHaveLength(5);
     expect(watcher.byEvent('watcher.stopped')).toHaveLength(1);
@@ -90,13 +88,14 @@ describe('the watcher process against a local API and receiver', () => {
       maxDurationMs: 90_000,
     });
     const api = await world.api(scenario);
-    const watcher = world.watcher({
-      ...FAST_ENV,
-      EXIT_WHEN_DONE: 'false',
-      DATAFRAMER_API_KEY: API_KEY,
-      DATAFRAMER_BASE_URL: api.url,
-      WATCH_RUN_IDS: scenario.runs.map((r) => r.runId).join(','),
-    });
+    const watcher = world.watcher(
+      watchEnv(
+        api.url,
+        scenario.runs.map((r) => r.runId),
+        [],
+        { EXIT_WHEN_DONE: 'false' },
+      ),
+    );
     await watcher.waitFor((l) => l.event === 'run.status_changed');
     watcher.kill('SIGTERM');
     expect(await watcher.exited).toBe(0);
