@@ -112,12 +112,13 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
   const readiness = (): Readiness => {
     const reasons: string[] = [];
     const lastTick = watcher.lastTickAt;
-    // A tick plans ahead up to the next tick; 2 min without one means the scheduler is stuck.
-    if (lastTick === null || now() - lastTick > 120_000)
+    // Three missed ticks (at least a minute) mean the scheduler is stuck, whatever POLL_CRON says.
+    const staleAfterMs = Math.max(3 * (watcher.tickPeriodMs ?? 0), 60_000);
+    if (lastTick === null || now() - lastTick > staleAfterMs)
       reasons.push('scheduler has not ticked recently');
     if (watcher.keyRefused) reasons.push('DataFramer API refuses the API key');
     if (!store.isHealthy()) reasons.push('state store is not available');
-    return { ready: reasons.length === 0 && lastTick !== null, reasons };
+    return { ready: reasons.length === 0, reasons };
   };
   const http = await startHttpServer(
     { readiness, metrics: metrics.render },

@@ -49,6 +49,12 @@ export class Scheduler {
     return this.#lastTickAt;
   }
 
+  /** Time between two ticks of the cron expression (the first two, for irregular ones). */
+  get tickPeriodMs(): number | null {
+    const [first, second] = this.#job?.nextDates(2) ?? [];
+    return first && second ? second.toMillis() - first.toMillis() : null;
+  }
+
   get inFlight(): number {
     return this.#inFlight.size;
   }

@@ -76,6 +76,9 @@ export class Watcher {
   get lastTickAt(): number | null {
     return this.#scheduler.lastTickAt;
   }
+  get tickPeriodMs(): number | null {
+    return this.#scheduler.tickPeriodMs;
+  }
   get outcomes(): ReadonlyMap<string, FinishType> {
     return this.#outcomes;
   }
