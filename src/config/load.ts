@@ -75,15 +75,27 @@ function readConfigFile(file: string): Record<string, unknown> {
     throw new ConfigError('CONFIG_FILE', `cannot read ${file}: ${(error as Error).message}`);
   }
   let parsed: unknown;
+  const yaml = /\.ya?ml$/i.test(file);
   try {
-    parsed = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
+    parsed = yaml ? parseYaml(text) : JSON.parse(text);
   } catch (error) {
-    throw new ConfigError('CONFIG_FILE', `${file} is not valid: ${(error as Error).message}`);
+    // Only the position: parser messages quote the offending text, which may be a secret.
+    throw new ConfigError(
+      'CONFIG_FILE',
+      `${file} is not valid ${yaml ? 'YAML' : 'JSON'}${parsePosition(error)}`,
+    );
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new ConfigError('CONFIG_FILE', `${file} must hold an object of settings`);
   }
   return parsed as Record<string, unknown>;
+}
+
+function parsePosition(error: unknown): string {
+  const linePos = (error as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+  if (linePos) return ` (line ${linePos.line}, column ${linePos.col})`;
+  const offset = /position (\d+)/.exec(error instanceof Error ? error.message : '')?.[1];
+  return offset ? ` (at character ${offset})` : '';
 }
 
 function describeIssue(issue: z.core.$ZodIssue, labels: Map<string, string>): ConfigError {
@@ -98,10 +110,16 @@ function describeIssue(issue: z.core.$ZodIssue, labels: Map<string, string>): Co
   return new ConfigError(`${label}${where}`, issue.message);
 }
 
-function mergeReceivers(settings: Settings): Receiver[] {
+/**
+ * One receiver per URL. When WEBHOOK_URLS is set in env it decides the list (env wins); the
+ * file's `webhooks` entries then only lend their options to the URLs env names.
+ */
+function mergeReceivers(settings: Settings, urlsFromEnv: boolean): Receiver[] {
   const byUrl = new Map<string, Receiver>();
   for (const url of settings.webhookUrls) byUrl.set(url, { url });
-  for (const receiver of settings.webhooks) byUrl.set(receiver.url, receiver);
+  for (const receiver of settings.webhooks) {
+    if (!urlsFromEnv || byUrl.has(receiver.url)) byUrl.set(receiver.url, receiver);
+  }
   return [...byUrl.values()];
 }
 
@@ -155,7 +173,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   return Object.freeze({
     ...rest,
     watchRunIds: Object.freeze([...new Set(watchRunIds)]),
-    receivers: Object.freeze(mergeReceivers(result.data)),
+    receivers: Object.freeze(
+      mergeReceivers(result.data, labels.get('webhookUrls') === 'WEBHOOK_URLS'),
+    ),
     configFile,
   });
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Receiver } from '../config/schema.js';
+import { MinHeap } from '../util/min-heap.js';
 import { noMetrics, type MetricsRecorder } from '../http/metrics.js';
 import { logEvent, type EventLevel, type EventName } from '../logging.js';
 import type { Delivery, DeliveryState, Store } from '../store/types.js';
@@ -43,7 +44,9 @@ export class DeliveryWorker {
   readonly #receivers: Map<string, Receiver>;
   readonly #disabled: Set<string>;
   readonly #idleWaiters: (() => void)[] = [];
+  readonly #due = new MinHeap<string>();
   #timer: NodeJS.Timeout | null = null;
+  #timerAt: number | null = null;
   #stopped = false;
 
   constructor(options: DeliveryWorkerOptions) {
@@ -77,25 +80,41 @@ export class DeliveryWorker {
 
   /** Takes deliveries already saved in the store. */
   enqueue(deliveries: readonly Delivery[]): void {
-    for (const delivery of deliveries) this.#pending.set(delivery.id, delivery);
+    for (const delivery of deliveries) {
+      this.#pending.set(delivery.id, delivery);
+      this.#due.push(delivery.nextAttemptAt, delivery.id);
+    }
     this.#wake();
   }
 
+  /**
+   * Moves what is due to the ready queue and sets one timer for the next due time. The due
+   * times live in a heap, so neither a fan-out of thousands of deliveries nor a retry round
+   * rescans everything pending (entries made stale by a later retry are skipped).
+   */
   #wake(): void {
     if (this.#stopped) return;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
     const now = this.#o.now();
-    let next: number | null = null;
-    for (const delivery of this.#pending.values()) {
-      if (this.#inFlight.has(delivery.id)) continue;
-      if (delivery.nextAttemptAt <= now) {
-        this.#inFlight.add(delivery.id);
-        this.#ready.push(delivery);
-      } else if (next === null || delivery.nextAttemptAt < next) next = delivery.nextAttemptAt;
+    while ((this.#due.peekKey() ?? Infinity) <= now) {
+      const delivery = this.#pending.get(this.#due.pop()!);
+      if (!delivery || this.#inFlight.has(delivery.id) || delivery.nextAttemptAt > now) continue;
+      this.#inFlight.add(delivery.id);
+      this.#ready.push(delivery);
     }
     this.#pump();
-    if (next !== null) this.#timer = setTimeout(() => this.#wake(), Math.max(0, next - now));
+    const next = this.#due.peekKey();
+    if (next !== undefined && next !== this.#timerAt) {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timerAt = next;
+      this.#timer = setTimeout(
+        () => {
+          this.#timer = null;
+          this.#timerAt = null;
+          this.#wake();
+        },
+        Math.max(0, next - now),
+      );
+    }
     this.#notifyIfIdle();
   }
 
@@ -108,8 +127,10 @@ export class DeliveryWorker {
       void this.#attempt(delivery).finally(() => {
         this.#active -= 1;
         this.#inFlight.delete(delivery.id);
-        // A retry is timed by its new nextAttemptAt, which only a fresh scan can see.
-        if (this.#pending.has(delivery.id)) this.#wake();
+        if (this.#pending.has(delivery.id)) {
+          this.#due.push(delivery.nextAttemptAt, delivery.id);
+          this.#wake();
+        }
         this.#pump();
         this.#notifyIfIdle();
       });
@@ -118,13 +139,42 @@ export class DeliveryWorker {
 
   async #attempt(delivery: Delivery): Promise<void> {
     const receiver = this.#receivers.get(delivery.receiverUrl);
-    if (this.#disabled.has(delivery.receiverUrl) || !receiver) {
-      this.#o.metrics.deliveryAttempted('skipped_disabled');
-      this.#settle(
-        delivery,
-        'disabled',
-        receiver ? 'receiver disabled by 410' : 'receiver no longer configured',
-      );
+    if (!receiver || this.#disabled.has(delivery.receiverUrl)) {
+      // Not sent, but never dropped in silence: a receiver taken out of the config leaves a
+      // replayable dead letter; one that answered 410 asked for nothing more (DESIGN.md).
+      const step: Step = receiver
+        ? {
+            state: 'disabled',
+            metric: 'skipped_disabled',
+            level: 'warn',
+            event: 'webhook.receiver_disabled',
+            msg: 'receiver was disabled by a 410; delivery not attempted',
+            error: 'receiver disabled by 410',
+          }
+        : {
+            state: 'dead_lettered',
+            metric: 'dead_lettered',
+            level: 'error',
+            event: 'webhook.dead_lettered',
+            msg: 'receiver is no longer configured; kept for replay',
+            error: 'receiver no longer configured',
+          };
+      this.#o.metrics.deliveryAttempted(step.metric);
+      this.#settle(delivery, step.state, step.error);
+      logEvent(this.#o.logger, {
+        level: step.level,
+        event: step.event,
+        runId: delivery.runId,
+        msg: step.msg,
+        fields: {
+          webhook_id: delivery.messageId,
+          delivery_id: delivery.id,
+          type: delivery.type,
+          receiver: redactUrl(delivery.receiverUrl),
+          attempts: delivery.attempts,
+          error: step.error,
+        },
+      });
       return;
     }
     let result: AttemptResult;
@@ -251,6 +301,7 @@ export class DeliveryWorker {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
     this.#ready.splice(0).forEach((d) => this.#inFlight.delete(d.id));
     if (this.#active > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }

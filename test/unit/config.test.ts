@@ -212,3 +212,44 @@ describe('loadConfig: the run list', () => {
     ]);
   });
 });
+
+describe('loadConfig: precedence and secrecy of the file', () => {
+  it('lets WEBHOOK_URLS decide the receivers, keeping file options for the URLs it names', () => {
+    const dir = emptyDir();
+    const file = path.join(dir, 'w.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        webhookSecret: SECRET,
+        webhooks: [
+          { url: 'http://127.0.0.1:9/a', timeoutMs: 1_000 },
+          { url: 'http://127.0.0.1:9/b' },
+        ],
+      }),
+    );
+    const config = load(
+      { CONFIG_FILE: file, WEBHOOK_URLS: 'http://127.0.0.1:9/a,http://127.0.0.1:9/c' },
+      dir,
+    );
+    expect(config.receivers).toEqual([
+      { url: 'http://127.0.0.1:9/a', timeoutMs: 1_000 },
+      { url: 'http://127.0.0.1:9/c' },
+    ]);
+    expect(load({ CONFIG_FILE: file }, dir).receivers).toHaveLength(2);
+  });
+
+  it.each([
+    [
+      'w.yaml',
+      'apiKey: "df_live_SUPERSECRET\nlogLevel: info\n',
+      /w\.yaml is not valid YAML \(line \d+, column \d+\)$/,
+    ],
+    ['w.json', '{"apiKey": "df_live_SUPERSECRET", }', /w\.json is not valid JSON/],
+  ])('reports where %s is broken without quoting it', (name, text, problem) => {
+    const dir = emptyDir();
+    writeFileSync(path.join(dir, name), text);
+    const error = configError({ CONFIG_FILE: name }, dir);
+    expect(error.message).toMatch(problem);
+    expect(error.message).not.toContain('SUPERSECRET');
+  });
+});

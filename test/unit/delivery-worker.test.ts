@@ -141,7 +141,45 @@ describe('DeliveryWorker', () => {
     expect(store.getDelivery('3')).toMatchObject({ state: 'disabled', attempts: 0 });
     expect(store.getDelivery('4')).toMatchObject({ state: 'delivered' });
     expect(store.disabledReceivers()).toEqual(new Set([A]));
-    expect(sink.byEvent('webhook.receiver_disabled')).toHaveLength(1);
+    // One line for the 410, one for each delivery that is then not attempted.
+    expect(
+      sink
+        .byEvent('webhook.receiver_disabled')
+        .map((l) => [l['delivery_id'], l['status'] ?? l['error']]),
+    ).toEqual([
+      ['1', 410],
+      ['3', 'receiver disabled by 410'],
+    ]);
+  });
+
+  it('dead-letters, with a log line, what is owed to a receiver no longer configured', async () => {
+    const { enqueue, store, sent, sink } = setup({});
+    enqueue(delivery('1', 'http://127.0.0.1:1/removed'));
+    await jest.advanceTimersByTimeAsync(0);
+    expect(sent).toHaveLength(0);
+    expect(store.getDelivery('1')).toMatchObject({
+      state: 'dead_lettered',
+      lastError: 'receiver no longer configured',
+    });
+    expect(sink.byEvent('webhook.dead_lettered')).toHaveLength(1);
+  });
+
+  it('keeps one timer for many retries and sends each when due', async () => {
+    const retry: AttemptResult = { kind: 'retry', reason: 'HTTP 503', retryAfterMs: null };
+    const { enqueue, sent } = setup({ [A]: Array.from({ length: 300 }, () => retry) }, 0);
+    enqueue(
+      ...Array.from({ length: 300 }, (_, i) => ({
+        ...delivery(String(i), A),
+        nextAttemptAt: i * 10,
+      })),
+    );
+    await jest.advanceTimersByTimeAsync(3_000);
+    expect(sent).toHaveLength(300);
+    expect(jest.getTimerCount()).toBe(1);
+    // random 0 => 80% of 5 s after each first attempt.
+    await jest.advanceTimersByTimeAsync(5_000);
+    expect(sent).toHaveLength(600);
+    expect(sent[300]).toMatchObject({ at: 4_000 });
   });
 
   it('resumes what the store still owes on start', async () => {
