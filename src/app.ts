@@ -130,6 +130,7 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
     try {
       const next = loadConfig(deps.env ?? process.env, deps.cwd ?? process.cwd());
       const { added, removed } = watcher.reconcile(next.watchRunIds);
+      checkDone();
       logEvent(logger, {
         level: 'info',
         event: 'config.reloaded',

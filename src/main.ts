@@ -49,12 +49,18 @@ function deliveriesCommand(args: string[]): void {
 }
 
 async function serve(): Promise<void> {
+  // A signal during a long start (10,000 runs to load) is kept and honoured once started;
+  // without a handler Node would ignore SIGTERM as PID 1 in a container.
+  let earlySignal = false;
+  const early = () => (earlySignal = true);
+  process.once('SIGTERM', early).once('SIGINT', early);
   let app;
   try {
     app = await startApp(loadConfig(process.env), { env: process.env, cwd: process.cwd() });
   } catch (error) {
     exitForStartupError(error);
   }
+  process.off('SIGTERM', early).off('SIGINT', early);
   const crash = (error: unknown) => {
     app.logger.fatal(
       { event: 'watcher.crashed', run_id: null, err: error },
@@ -70,6 +76,7 @@ async function serve(): Promise<void> {
   process.once('SIGINT', () => exit(EXIT.ok));
   process.on('SIGHUP', () => app.reloadRunList('SIGHUP'));
   void app.done.then(exit);
+  if (earlySignal) exit(EXIT.ok);
 }
 
 const [command, ...args] = process.argv.slice(2);

@@ -69,11 +69,6 @@ export class DataFramerClient implements RunFetcher {
     });
   }
 
-  /** Epoch ms until which the server asked this client to hold off (0 when not paused). */
-  get pausedUntil(): number {
-    return this.#pausedUntil;
-  }
-
   async getRun(runId: string): Promise<Run> {
     return pRetry(() => this.#attempt(runId), {
       retries: this.#options.retries,

@@ -55,10 +55,6 @@ export class Scheduler {
     return first && second ? second.toMillis() - first.toMillis() : null;
   }
 
-  get inFlight(): number {
-    return this.#inFlight.size;
-  }
-
   /** Whether a poll of this run is queued or in flight. */
   isBusy(runId: string): boolean {
     return this.#inFlight.has(runId);

@@ -95,7 +95,14 @@ export class Watcher {
    * ticking. A run the store knows as finished is not polled again.
    */
   start(runIds: readonly string[]): void {
-    for (const record of this.#o.store.loadActiveRuns()) this.#runs.set(record.runId, record);
+    const now = this.#o.now();
+    for (const record of this.#o.store.loadActiveRuns()) {
+      // After a restart most runs are overdue: spread them over the first interval, as new
+      // runs are, instead of polling thousands in one burst.
+      if (record.nextDueAt < now)
+        record.nextDueAt = now + Math.floor(this.#o.random() * this.#o.timing.minMs);
+      this.#runs.set(record.runId, record);
+    }
     this.reconcile(runIds);
     this.#scheduler.start();
   }
@@ -110,6 +117,9 @@ export class Watcher {
         removed += 1;
       }
     }
+    // The exit code speaks of the runs still listed only.
+    for (const runId of [...this.#outcomes.keys()])
+      if (!wanted.has(runId)) this.#outcomes.delete(runId);
     const before = this.#runs.size;
     for (const runId of runIds) this.addRun(runId);
     return { added: this.#runs.size - before, removed };
@@ -144,10 +154,6 @@ export class Watcher {
       runId,
       msg: 'run no longer watched',
     });
-  }
-
-  watchedRunIds(): string[] {
-    return [...this.#runs.keys()];
   }
 
   async stop(): Promise<void> {

@@ -78,8 +78,8 @@ describe('durability: restarts, crashes and the live run list', () => {
       seed: 21,
       count: 20,
       startSpreadMs: 0,
-      minDurationMs: 500,
-      maxDurationMs: 1_200,
+      minDurationMs: 1_000,
+      maxDurationMs: 6_000,
     });
     const ids = scenario.runs.map((r) => r.runId);
     const api = await world.api(scenario);

@@ -91,7 +91,7 @@ describe('end to end: the built program', () => {
       count: 10,
       startSpreadMs: 0,
       minDurationMs: 500,
-      maxDurationMs: 4_000,
+      maxDurationMs: 6_000,
     });
     const ids = scenario.runs.map((r) => r.runId);
     const api = await world.api(scenario);
