@@ -1,0 +1,126 @@
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { Run } from '../../src/dataframer/schema.js';
+import { createLogger } from '../../src/logging.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import type { Delivery } from '../../src/store/types.js';
+import { Watcher } from '../../src/watch/watcher.js';
+import { createLogSink } from '../helpers/log-sink.js';
+import { runBody } from '../helpers/run-body.js';
+
+const A = '11111111-1111-4111-8111-111111111111';
+const B = '22222222-2222-4222-8222-222222222222';
+
+beforeEach(() => {
+  jest.useFakeTimers({ now: 1_000_000 });
+});
+afterEach(() => {
+  jest.useRealTimers();
+});
+
+/** A Watcher on a MemoryStore with a scripted fetcher; `status[id]` is what the API says now. */
+function setup(store = new MemoryStore()) {
+  const status: Record<string, string> = {};
+  const gates: Record<string, Promise<void>> = {};
+  const calls: string[] = [];
+  const sink = createLogSink();
+  const enqueued: Delivery[] = [];
+  const watcher = new Watcher({
+    store,
+    fetcher: {
+      getRun: async (runId) => {
+        calls.push(runId);
+        await gates[runId];
+        return Run.parse(runBody({ id: runId, status: status[runId] ?? 'PROCESSING' }));
+      },
+    },
+    deliveries: { enqueue: (d) => enqueued.push(...d) },
+    receiverUrls: ['http://127.0.0.1:1/hook'],
+    logger: createLogger({ level: 'info', format: 'json', secrets: [], destination: sink.stream }),
+    timing: { minMs: 1_000, maxMs: 5_000 },
+    pollCron: '* * * * * *',
+    concurrency: 4,
+    ratePerSecond: 100,
+    notFoundThreshold: 3,
+    maxWatchMs: 60_000,
+    random: () => 0,
+  });
+  return { watcher, store, status, gates, calls, sink, enqueued };
+}
+
+describe('Watcher', () => {
+  it('writes the end and its deliveries before it logs run.finished, then stops polling', async () => {
+    const store = new MemoryStore();
+    const linesAtFinish: number[] = [];
+    const { watcher, status, sink, enqueued, calls } = setup(
+      Object.assign(store, {
+        finishRun: (...args: Parameters<MemoryStore['finishRun']>) => {
+          linesAtFinish.push(sink.byEvent('run.finished').length);
+          MemoryStore.prototype.finishRun.apply(store, args);
+        },
+      }),
+    );
+    status[A] = 'SUCCEEDED';
+    watcher.start([A]);
+    await jest.advanceTimersByTimeAsync(10);
+    expect(linesAtFinish).toEqual([0]);
+    expect(sink.byEvent('run.finished')).toHaveLength(1);
+    expect(store.getRun(A)).toMatchObject({ outcome: 'run.succeeded' });
+    expect(enqueued.map((d) => d.messageId)).toEqual([`msg_${A.replaceAll('-', '')}_succeeded`]);
+    await jest.advanceTimersByTimeAsync(30_000);
+    expect(calls).toEqual([A]);
+    await watcher.stop();
+  });
+
+  it('does not poll a run the store already knows as finished', async () => {
+    const { watcher, store, status, calls } = setup();
+    status[A] = 'FAILED';
+    watcher.start([A]);
+    await jest.advanceTimersByTimeAsync(10);
+    await watcher.stop();
+    const again = setup(store);
+    again.watcher.start([A]);
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(calls).toEqual([A]);
+    expect(again.calls).toEqual([]);
+    expect(again.watcher.outcomes.get(A)).toBe('run.failed');
+    await again.watcher.stop();
+  });
+
+  it('reconciles the list: adds new runs, removes dropped ones, forgets their outcomes', async () => {
+    const { watcher, status, sink } = setup();
+    status[B] = 'CANCELED';
+    watcher.start([A, B]);
+    await jest.advanceTimersByTimeAsync(10);
+    expect(watcher.outcomes.has(B)).toBe(true);
+    expect(watcher.reconcile([])).toEqual({ added: 0, removed: 1 });
+    expect(watcher.activeCount).toBe(0);
+    expect(watcher.outcomes.size).toBe(0);
+    expect(sink.byEvent('run.removed').map((l) => l.run_id)).toEqual([A]);
+    await watcher.stop();
+  });
+
+  it('drops the answer of a poll that was in flight when its run was removed', async () => {
+    const { watcher, store, status, gates, enqueued } = setup();
+    let release: () => void = () => {};
+    gates[A] = new Promise((resolve) => (release = resolve));
+    status[A] = 'SUCCEEDED';
+    watcher.start([A]);
+    await jest.advanceTimersByTimeAsync(10);
+    watcher.removeRun(A);
+    release();
+    await jest.advanceTimersByTimeAsync(10);
+    expect(enqueued).toEqual([]);
+    expect(store.getRun(A)).toBeUndefined();
+    await watcher.stop();
+  });
+
+  it('ends a run watched for longer than maxWatchMs as run.watch_timeout', async () => {
+    const { watcher, sink, enqueued } = setup();
+    watcher.start([A]);
+    await jest.advanceTimersByTimeAsync(61_000);
+    expect(sink.byEvent('run.watch_timeout')).toHaveLength(1);
+    expect(enqueued.map((d) => d.type)).toEqual(['run.watch_timeout']);
+    expect(watcher.activeCount).toBe(0);
+    await watcher.stop();
+  });
+});
