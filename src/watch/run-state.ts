@@ -186,6 +186,7 @@ function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
       totalSamples: run.runtime_params?.number_of_samples ?? null,
       progressStart,
       progressLast,
+      watchedMs: now - record.addedAt,
     },
     ctx.timing,
     now,
@@ -263,7 +264,13 @@ function applyFailure(record: RunRecord, error: unknown, ctx: PollContext): Tran
 
   const unchangedPolls = record.unchangedPolls + 1;
   const delay = nextPollDelay(
-    { unchangedPolls, totalSamples: null, progressStart: null, progressLast: null },
+    {
+      unchangedPolls,
+      totalSamples: null,
+      progressStart: null,
+      progressLast: null,
+      watchedMs: now - record.addedAt,
+    },
     timing,
     now,
     ctx.random,

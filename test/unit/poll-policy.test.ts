@@ -1,5 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
-import { nextPollDelay, predictedFinishIn, type PollState } from '../../src/watch/poll-policy.js';
+import { Run } from '../../src/dataframer/schema.js';
+import { mulberry32 } from '../../src/demo/random.js';
+import {
+  nextPollDelay,
+  predictedFinishIn,
+  type PollPolicy,
+  type PollState,
+} from '../../src/watch/poll-policy.js';
+import { applyPoll, newRunRecord } from '../../src/watch/run-state.js';
+import { runBody } from '../helpers/run-body.js';
 
 const timing = { minMs: 1_000, maxMs: 10_000 };
 const idle: PollState = {
@@ -7,11 +16,12 @@ const idle: PollState = {
   totalSamples: null,
   progressStart: null,
   progressLast: null,
+  watchedMs: 0,
 };
 const low = () => 0;
 const high = () => 0.999_999;
 
-describe('nextPollDelay without progress: exponential backoff with full jitter', () => {
+describe('nextPollDelay without a sample count: exponential backoff with full jitter', () => {
   it('stays within [min, min * 2^n] and caps at max', () => {
     expect(nextPollDelay(idle, timing, 0, low)).toBe(1_000);
     expect(nextPollDelay(idle, timing, 0, high)).toBe(1_000);
@@ -29,13 +39,14 @@ describe('nextPollDelay without progress: exponential backoff with full jitter',
   });
 });
 
-describe('progress-aware polling', () => {
+describe('progress-aware polling, one decision at a time', () => {
   // A synthetic timeline: 100 samples, 10 per second from t=0.
   const moving = (now: number, done: number): PollState => ({
     unchangedPolls: 0,
     totalSamples: 100,
     progressStart: { at: 0, done: 0 },
     progressLast: { at: now, done },
+    watchedMs: now,
   });
 
   it('predicts the end from the average rate', () => {
@@ -43,9 +54,34 @@ describe('progress-aware polling', () => {
     expect(predictedFinishIn(moving(9_000, 90), 9_500)).toBe(500);
   });
 
-  it('aims the next poll just after the predicted end', () => {
+  it('looks rarely while the run is PENDING: it cannot end before it has processed', () => {
+    const pending: PollState = { ...idle, totalSamples: 100 };
+    expect(nextPollDelay(pending, timing, 0, low)).toBe(7_500);
+    expect(nextPollDelay(pending, timing, 0, high)).toBe(10_000);
+  });
+
+  it('measures the rate soon after the run starts moving, then backs off if it does not', () => {
+    const started: PollState = { ...moving(3_000, 0), progressStart: { at: 3_000, done: 0 } };
+    expect(nextPollDelay(started, timing, 3_000, high)).toBe(2_000);
+    expect(nextPollDelay({ ...started, unchangedPolls: 3 }, timing, 6_000, high)).toBe(8_000);
+  });
+
+  it('aims at a sharp prediction, jittered early (never late) so that runs spread out', () => {
+    // 40 samples measured, one every 100 ms: 6 s left, give or take 250 ms.
     expect(nextPollDelay(moving(4_000, 40), timing, 4_000, low)).toBe(6_000);
-    expect(nextPollDelay(moving(4_000, 40), timing, 4_000, high)).toBe(6_600);
+    expect(nextPollDelay(moving(4_000, 40), timing, 4_000, high)).toBe(3_300);
+  });
+
+  it('looks again part of the way when the prediction is vague or far', () => {
+    // 2 samples of 1,000 in 1 s: 499 s away by the rate, too far to aim at; capped at max.
+    const far: PollState = { ...moving(1_000, 2), totalSamples: 1_000 };
+    expect(nextPollDelay(far, timing, 1_000, low)).toBe(10_000);
+    // 4 of 10 samples in 4 s: 6 s away, but each sample is 1 s of rounding: 55% of the way.
+    const vague: PollState = { ...moving(4_000, 4), totalSamples: 10 };
+    expect(nextPollDelay(vague, timing, 4_000, low)).toBe(3_300);
+    // Within 3 min intervals the poll after an early look comes soon anyway: aim.
+    const near: PollState = { ...vague, progressLast: { at: 8_000, done: 8 } };
+    expect(nextPollDelay(near, timing, 8_000, low)).toBe(2_000);
   });
 
   it('never polls sooner than min or later than max', () => {
@@ -54,31 +90,193 @@ describe('progress-aware polling', () => {
     expect(nextPollDelay(slow, timing, 1_000, low)).toBe(10_000);
   });
 
-  it('falls back to backoff when progress says nothing', () => {
-    const tail = moving(10_000, 100); // every sample done, run not ended
-    expect(predictedFinishIn(tail, 10_000)).toBeNull();
-    const stalled = moving(4_000, 40); // predicted end (10 s) passed without an end
+  it('treats every sample done as an imminent end: looks every 1.35-1.5 min intervals', () => {
+    const complete = moving(10_000, 100);
+    expect(predictedFinishIn(complete, 10_000)).toBeNull();
+    expect(nextPollDelay({ ...complete, unchangedPolls: 5 }, timing, 20_000, low)).toBe(1_350);
+    expect(nextPollDelay({ ...complete, unchangedPolls: 5 }, timing, 20_000, high)).toBe(1_500);
+  });
+
+  it('once the predicted end has passed, waits half as long as it is overdue', () => {
+    const stalled = moving(4_000, 40); // predicted end at 10 s
     expect(predictedFinishIn(stalled, 12_000)).toBeNull();
-    expect(predictedFinishIn({ ...moving(4_000, 0) }, 4_000)).toBeNull(); // no movement yet
+    expect(nextPollDelay(stalled, timing, 10_500, high)).toBe(1_000);
+    expect(nextPollDelay(stalled, timing, 16_000, high)).toBe(3_000);
+    expect(nextPollDelay(stalled, timing, 60_000, high)).toBe(10_000);
+  });
+
+  it('says nothing without movement or a sample count', () => {
+    expect(predictedFinishIn({ ...moving(4_000, 0) }, 4_000)).toBeNull();
     expect(predictedFinishIn({ ...moving(4_000, 40), totalSamples: null }, 4_000)).toBeNull();
-    expect(nextPollDelay({ ...tail, unchangedPolls: 1 }, timing, 10_000, high)).toBe(2_000);
   });
 });
 
 describe('baseline policies (for bench/)', () => {
   const moving: PollState = {
-    unchangedPolls: 3,
+    unchangedPolls: 0,
     totalSamples: 100,
     progressStart: { at: 0, done: 0 },
     progressLast: { at: 4_000, done: 40 },
+    watchedMs: 4_000,
   };
 
   it('fixed polls every min interval whatever the run says', () => {
     expect(nextPollDelay(moving, { ...timing, policy: 'fixed' }, 4_000, high)).toBe(1_000);
   });
 
-  it('exponential ignores progress and backs off', () => {
-    expect(nextPollDelay(moving, { ...timing, policy: 'exponential' }, 4_000, high)).toBe(8_000);
+  it('exponential ignores progress: full jitter up to the time watched, within [min, max]', () => {
+    const exponential = { ...timing, policy: 'exponential' as const };
+    expect(nextPollDelay(moving, exponential, 4_000, high)).toBe(4_000);
+    expect(nextPollDelay(moving, exponential, 4_000, low)).toBe(1_000);
+    expect(nextPollDelay({ ...moving, watchedMs: 300 }, exponential, 300, high)).toBe(1_000);
+    expect(nextPollDelay({ ...moving, watchedMs: 60_000 }, exponential, 0, high)).toBe(10_000);
     expect(nextPollDelay(moving, { ...timing, policy: 'adaptive' }, 4_000, low)).toBe(6_000);
+  });
+});
+
+/** What a synthetic run says at `t` ms after it was created (and added). */
+type Timeline = (t: number) => { status: string; done: number };
+
+interface Watched {
+  /** Times of every poll, the last one the first to see the end. */
+  polls: number[];
+  /** Delays chosen after each poll. */
+  delays: number[];
+  /** Last poll minus the end. */
+  detectionMs: number;
+}
+
+/**
+ * Watches a synthetic run the way the watcher does: the real state machine (run-state.ts)
+ * keeps the progress points and asks the policy for each delay; 3 ms of network per poll.
+ */
+function watch(timeline: Timeline, endAt: number, total: number, policy?: PollPolicy): Watched {
+  const random = mulberry32(7);
+  const ctx = (now: number) => ({
+    now,
+    timing: { ...timing, ...(policy ? { policy } : {}) },
+    notFoundThreshold: 3,
+    random,
+  });
+  let record = newRunRecord('3c90c3cc-0d44-4b50-8888-8dd25736052a', 0, 400);
+  const polls: number[] = [];
+  const delays: number[] = [];
+  let t = record.nextDueAt;
+  for (;;) {
+    polls.push(t);
+    const { status, done } = timeline(t);
+    const run = Run.parse(
+      runBody({
+        status,
+        samples_completed: done,
+        samples_failed: 0,
+        runtime_params: { number_of_samples: total },
+      }),
+    );
+    const transition = applyPoll(record, { ok: true, run }, ctx(t));
+    if (transition.finish) return { polls, delays, detectionMs: t - endAt };
+    record = transition.record;
+    delays.push(record.nextDueAt - t);
+    t = record.nextDueAt + 3;
+    if (polls.length > 500) throw new Error('never saw the end');
+  }
+}
+
+/** PENDING for `pendingMs`, then PROCESSING for `processingMs` shaped by `share`, then SUCCEEDED. */
+function run(
+  pendingMs: number,
+  processingMs: number,
+  total: number,
+  share: (x: number) => number,
+): Timeline {
+  return (t) => {
+    if (t < pendingMs) return { status: 'PENDING', done: 0 };
+    if (t >= pendingMs + processingMs) return { status: 'SUCCEEDED', done: total };
+    return {
+      status: 'PROCESSING',
+      done: Math.floor(total * share((t - pendingMs) / processingMs)),
+    };
+  };
+}
+
+const linear = (x: number) => x;
+const tail = (x: number) => Math.min(1, x / 0.7);
+const steps = (x: number) => Math.floor(x * 5) / 5;
+
+describe('synthetic timelines: a run watched from creation to its end', () => {
+  it('linear progress: a quarter of fixed 1 s polling, the end seen within 1.5 s', () => {
+    const adaptive = watch(run(5_000, 30_000, 500, linear), 35_000, 500);
+    const fixed = watch(run(5_000, 30_000, 500, linear), 35_000, 500, 'fixed');
+    expect(adaptive.detectionMs).toBeGreaterThanOrEqual(0);
+    expect(adaptive.detectionMs).toBeLessThanOrEqual(1_500);
+    expect(adaptive.polls.length).toBeLessThanOrEqual(fixed.polls.length / 4);
+  });
+
+  it('a tail at 100%: looks every 1.35-1.5 s once every sample is done, so the end is seen within 1.5 s', () => {
+    const watched = watch(run(4_000, 40_000, 200, tail), 44_000, 200);
+    const complete = 4_000 + 0.7 * 40_000;
+    const afterComplete = watched.delays.filter((_, i) => (watched.polls[i] ?? 0) > complete + 1);
+    expect(afterComplete.length).toBeGreaterThan(0);
+    for (const delay of afterComplete) expect(delay).toBeLessThanOrEqual(1_500);
+    expect(watched.detectionMs).toBeLessThanOrEqual(1_500);
+  });
+
+  it('progress in steps: the end is seen, with fewer polls than fixed and within max', () => {
+    const adaptive = watch(run(3_000, 25_000, 100, steps), 28_000, 100);
+    const fixed = watch(run(3_000, 25_000, 100, steps), 28_000, 100, 'fixed');
+    expect(adaptive.detectionMs).toBeLessThanOrEqual(timing.maxMs);
+    expect(adaptive.polls.length).toBeLessThan(fixed.polls.length / 3);
+  });
+
+  it('a stall: once the predicted end has long passed, the spacing backs off to max', () => {
+    // Half the samples in 10 s, then nothing for 10 minutes.
+    const stalled: Timeline = (t) =>
+      t >= 600_000
+        ? { status: 'FAILED', done: 50 }
+        : { status: 'PROCESSING', done: Math.floor(Math.min(t, 10_000) / 200) };
+    const watched = watch(stalled, 600_000, 100);
+    expect(watched.delays.slice(-10)).toEqual(Array(10).fill(timing.maxMs));
+    expect(watched.detectionMs).toBeLessThanOrEqual(timing.maxMs);
+  });
+
+  it('a run that stays PENDING is looked at every 7.5-10 s', () => {
+    const queued: Timeline = (t) =>
+      t >= 120_000 ? { status: 'CANCELED', done: 0 } : { status: 'PENDING', done: 0 };
+    const watched = watch(queued, 120_000, 100);
+    for (const delay of watched.delays) {
+      expect(delay).toBeGreaterThanOrEqual(7_500);
+      expect(delay).toBeLessThanOrEqual(10_000);
+    }
+  });
+
+  it('an end before the predicted one (a cancel) is still seen, within max', () => {
+    // At the rate of a 40 s run, canceled after 15 s.
+    const canceled: Timeline = (t) =>
+      t >= 15_000
+        ? { status: 'CANCELED', done: 37 }
+        : { status: 'PROCESSING', done: Math.floor(t / 400) };
+    const watched = watch(canceled, 15_000, 100);
+    expect(watched.detectionMs).toBeGreaterThanOrEqual(0);
+    expect(watched.detectionMs).toBeLessThanOrEqual(timing.maxMs);
+  });
+
+  it('every delay stays within [min, max] on many random timelines', () => {
+    const random = mulberry32(99);
+    for (let i = 0; i < 200; i++) {
+      const pendingMs = Math.floor(random() * 15_000);
+      const processingMs = 5_000 + Math.floor(random() * 60_000);
+      const total = [1, 10, 100, 1_000][i % 4] ?? 10;
+      const shape = [linear, tail, steps][i % 3] ?? linear;
+      const watched = watch(
+        run(pendingMs, processingMs, total, shape),
+        pendingMs + processingMs,
+        total,
+      );
+      for (const delay of watched.delays) {
+        expect(delay).toBeGreaterThanOrEqual(timing.minMs);
+        expect(delay).toBeLessThanOrEqual(timing.maxMs);
+      }
+      expect(watched.detectionMs).toBeGreaterThanOrEqual(0);
+    }
   });
 });
