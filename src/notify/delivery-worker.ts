@@ -161,20 +161,7 @@ export class DeliveryWorker {
           };
       this.#o.metrics.deliveryAttempted(step.metric);
       this.#settle(delivery, step.state, step.error);
-      logEvent(this.#o.logger, {
-        level: step.level,
-        event: step.event,
-        runId: delivery.runId,
-        msg: step.msg,
-        fields: {
-          webhook_id: delivery.messageId,
-          delivery_id: delivery.id,
-          type: delivery.type,
-          receiver: redactUrl(delivery.receiverUrl),
-          attempts: delivery.attempts,
-          error: step.error,
-        },
-      });
+      this.#log(delivery, step, { error: step.error });
       return;
     }
     let result: AttemptResult;
@@ -203,6 +190,18 @@ export class DeliveryWorker {
       }
       this.#settle(delivery, step.state, step.error);
     }
+    this.#log(delivery, step, {
+      ...(result.kind === 'delivered' || result.kind === 'disabled'
+        ? { status: result.status }
+        : {}),
+      ...(step.error && step.state !== 'disabled' ? { error: step.error } : {}),
+      ...(step.nextAttemptAt
+        ? { next_attempt_at: new Date(step.nextAttemptAt).toISOString() }
+        : {}),
+    });
+  }
+
+  #log(delivery: Delivery, step: Step, extra: Record<string, unknown>): void {
     logEvent(this.#o.logger, {
       level: step.level,
       event: step.event,
@@ -214,13 +213,7 @@ export class DeliveryWorker {
         type: delivery.type,
         receiver: redactUrl(delivery.receiverUrl),
         attempts: delivery.attempts,
-        ...(result.kind === 'delivered' || result.kind === 'disabled'
-          ? { status: result.status }
-          : {}),
-        ...(step.error && step.state !== 'disabled' ? { error: step.error } : {}),
-        ...(step.nextAttemptAt
-          ? { next_attempt_at: new Date(step.nextAttemptAt).toISOString() }
-          : {}),
+        ...extra,
       },
     });
   }
