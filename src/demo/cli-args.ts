@@ -1,3 +1,4 @@
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 /** A bad command line: the entry prints the message and exits with EX_USAGE (64). */
 export class UsageError extends Error {
   readonly code = 'EX_USAGE';
@@ -29,5 +30,20 @@ export function parseJson(name: string, value: string): unknown {
     throw new UsageError(
       `--${name} is not JSON: ${error instanceof Error ? error.message : String(error)}`,
     );
+  }
+}
+
+/** Parses `--name value` options (all strings), strictly; a bad one throws UsageError with `usage`. */
+export function parseStringOptions<const N extends string>(
+  argv: string[],
+  names: readonly N[],
+  usage: string,
+): Partial<Record<N, string>> {
+  const options: ParseArgsOptionsConfig = {};
+  for (const name of names) options[name] = { type: 'string' };
+  try {
+    return parseArgs({ args: argv, strict: true, options }).values as Partial<Record<N, string>>;
+  } catch (error) {
+    throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n${usage}`);
   }
 }

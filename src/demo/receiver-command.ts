@@ -1,6 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { parseInteger, UsageError } from './cli-args.js';
+import { parseInteger, parseStringOptions, UsageError } from './cli-args.js';
 import { DemoReceiver } from './receiver.js';
 
 export interface ReceiverCliOptions {
@@ -18,23 +17,7 @@ export function parseReceiverArgs(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
 ): ReceiverCliOptions {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        secret: { type: 'string' },
-        log: { type: 'string' },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError(
-      `${error instanceof Error ? error.message : String(error)}\n${RECEIVER_USAGE}`,
-    );
-  }
+  const values = parseStringOptions(argv, ['port', 'host', 'secret', 'log'], RECEIVER_USAGE);
   const secret = values.secret ?? env['WEBHOOK_SECRET'];
   if (secret === undefined || secret === '')
     throw new UsageError(`--secret is required\n${RECEIVER_USAGE}`);

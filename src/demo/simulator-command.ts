@@ -1,6 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { parseInteger, parseJson, UsageError } from './cli-args.js';
+import { parseInteger, parseJson, parseStringOptions, UsageError } from './cli-args.js';
 import { Faults } from './faults.js';
 import { generateScenario, loadScenarioFile, type Scenario } from './scenario.js';
 import { Simulator } from './simulator.js';
@@ -26,30 +25,23 @@ export function parseSimulatorArgs(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
 ): SimulatorCliOptions {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        'api-key': { type: 'string' },
-        scenario: { type: 'string' },
-        seed: { type: 'string' },
-        count: { type: 'string' },
-        'min-ms': { type: 'string' },
-        'max-ms': { type: 'string' },
-        'spread-ms': { type: 'string' },
-        faults: { type: 'string' },
-        'request-log': { type: 'string' },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError(
-      `${error instanceof Error ? error.message : String(error)}\n${SIMULATOR_USAGE}`,
-    );
-  }
+  const values = parseStringOptions(
+    argv,
+    [
+      'port',
+      'host',
+      'api-key',
+      'scenario',
+      'seed',
+      'count',
+      'min-ms',
+      'max-ms',
+      'spread-ms',
+      'faults',
+      'request-log',
+    ],
+    SIMULATOR_USAGE,
+  );
 
   const seed = parseInteger('seed', values.seed, 1, 0, 0xffffffff);
   let scenario: Scenario;

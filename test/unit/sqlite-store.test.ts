@@ -1,3 +1,4 @@
+import { newRunRecord } from '../../src/watch/run-state.js';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
@@ -41,20 +42,7 @@ function open(stateDir = dir): SqliteStore {
 }
 
 function record(runId: string, overrides: Partial<RunRecord> = {}): RunRecord {
-  return {
-    runId,
-    addedAt: 1_000,
-    status: null,
-    snapshot: null,
-    nextDueAt: 2_000,
-    unchangedPolls: 0,
-    notFoundCount: 0,
-    progressStart: null,
-    progressLast: null,
-    finishedAt: null,
-    outcome: null,
-    ...overrides,
-  };
+  return { ...newRunRecord(runId, 1_000, 2_000), ...overrides };
 }
 
 function delivery(id: string, overrides: Partial<Delivery> = {}): Delivery {
