@@ -20,9 +20,9 @@ import {
  * The issue's scenario: 200 runs created over 10 s, each living 10-60 s (PENDING, then
  * PROCESSING), with the generator's outcome mix and the three progress shapes.
  */
-export function comparisonScenario(): Scenario {
+export function comparisonScenario(seed = 200): Scenario {
   return generateScenario({
-    seed: 200,
+    seed,
     count: 200,
     startSpreadMs: 10_000,
     minDurationMs: 10_000,

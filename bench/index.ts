@@ -14,6 +14,7 @@ import { fixed, machine, mb, met, ratio, seconds, table } from './report.js';
 import { FANOUT_CAPS, runScale, SCALE_RUNS, SMALL_YOUNG_GEN, type ScaleResult } from './scale.js';
 import { mean, percentile } from './stats.js';
 import { present } from './analysis.js';
+import { REPLAY_SEEDS, replayTable } from './replay.js';
 
 const TARGET = {
   pollsRatio: 0.25,
@@ -274,6 +275,20 @@ async function main(): Promise<void> {
             .join(', ') +
           `; everything else at its default.\n\n${comparisonTable(results)}`,
         `### By kind of run\n\n${breakdownTable(results, shapeOf)}`,
+      );
+    }
+    if (want('replay')) {
+      log(`replay: ${REPLAY_SEEDS} seeds of the comparison's scenario, in virtual time`);
+      sections.push(
+        `## Replay: ${REPLAY_SEEDS} × 200 runs in virtual time\n\n` +
+          'The policy and the run state machine of the watcher (the same functions) replayed on ' +
+          `the comparison's scenario under seeds 1-${REPLAY_SEEDS}, in virtual time: no processes, ` +
+          'no network, no caps. Many more runs than the live comparison, so a figure here is ' +
+          'steadier; the live comparison above is the measurement of the real program.\n\n' +
+          replayTable(comparisonScenario, {
+            minMs: Number(COMPARISON_ENV.POLL_MIN_INTERVAL_MS),
+            maxMs: Number(COMPARISON_ENV.POLL_MAX_INTERVAL_MS),
+          }),
       );
     }
     if (want('scale')) {
