@@ -67,6 +67,7 @@ export function replay(scenario: Scenario, timing: PollTiming, seed: number): Re
 
 /** The kinds of run the tables break figures down by. */
 export const RUN_KINDS: [string, (outcome: string, shape: string) => boolean][] = [
+  ['succeeded (linear, steps, tail)', (o) => o === 'SUCCEEDED'],
   ['succeeded, linear', (o, s) => o === 'SUCCEEDED' && s === 'linear'],
   ['succeeded, steps', (o, s) => o === 'SUCCEEDED' && s === 'steps'],
   ['succeeded, tail', (o, s) => o === 'SUCCEEDED' && s === 'tail'],

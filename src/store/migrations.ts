@@ -53,6 +53,15 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX deliveries_by_state ON deliveries (state, next_attempt_at);
   CREATE INDEX runs_active ON runs (added_at) WHERE finished_at IS NULL;
   `,
+  // v3: what the poll policy needs to place batched progress between two looks (poll-policy.ts).
+  `
+  ALTER TABLE runs ADD COLUMN last_polled_at INTEGER;
+  ALTER TABLE runs ADD COLUMN progress_last_after INTEGER;
+  ALTER TABLE runs ADD COLUMN progress_change_at INTEGER;
+  ALTER TABLE runs ADD COLUMN progress_change_done INTEGER;
+  ALTER TABLE runs ADD COLUMN progress_change_after INTEGER;
+  ALTER TABLE runs ADD COLUMN progress_batched INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

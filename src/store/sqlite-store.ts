@@ -224,6 +224,12 @@ const RUN_COLUMNS = [
   'progress_start_done',
   'progress_last_at',
   'progress_last_done',
+  'last_polled_at',
+  'progress_last_after',
+  'progress_change_at',
+  'progress_change_done',
+  'progress_change_after',
+  'progress_batched',
   'finished_at',
   'outcome',
 ] as const;
@@ -307,6 +313,12 @@ function runParams(r: RunRecord): Record<RunColumn, SQLInputValue> {
     progress_start_done: r.progressStart?.done ?? null,
     progress_last_at: r.progressLast?.at ?? null,
     progress_last_done: r.progressLast?.done ?? null,
+    last_polled_at: r.lastPolledAt,
+    progress_last_after: r.progressLast?.after ?? null,
+    progress_change_at: r.progressChange?.at ?? null,
+    progress_change_done: r.progressChange?.done ?? null,
+    progress_change_after: r.progressChange?.after ?? null,
+    progress_batched: r.progressBatched ? 1 : 0,
     finished_at: r.finishedAt,
     outcome: r.outcome,
   };
@@ -368,13 +380,25 @@ const RunRow = z
     progress_start_done: Count.nullable(),
     progress_last_at: Millis.nullable(),
     progress_last_done: Count.nullable(),
+    last_polled_at: Millis.nullable(),
+    progress_last_after: Millis.nullable(),
+    progress_change_at: Millis.nullable(),
+    progress_change_done: Count.nullable(),
+    progress_change_after: Millis.nullable(),
+    progress_batched: z.union([z.literal(0), z.literal(1)]),
     finished_at: Millis.nullable(),
     outcome: z.enum(FINISH_TYPES).nullable(),
   })
   .transform((row, ctx): RunRecord => {
-    const point = (at: number | null, done: number | null, name: string): ProgressPoint | null => {
+    const point = (
+      at: number | null,
+      done: number | null,
+      name: string,
+      after: number | null = null,
+    ): ProgressPoint | null => {
       if (at === null && done === null) return null;
-      if (at !== null && done !== null) return { at, done };
+      // Rows older than v3 have no `after`: the change is then taken as seen when it happened.
+      if (at !== null && done !== null) return { at, done, after: after ?? at };
       ctx.issues.push({ code: 'custom', message: `${name}: half a progress point`, input: row });
       return null;
     };
@@ -387,7 +411,20 @@ const RunRow = z
       unchangedPolls: row.unchanged_polls,
       notFoundCount: row.not_found_count,
       progressStart: point(row.progress_start_at, row.progress_start_done, 'progress_start'),
-      progressLast: point(row.progress_last_at, row.progress_last_done, 'progress_last'),
+      progressLast: point(
+        row.progress_last_at,
+        row.progress_last_done,
+        'progress_last',
+        row.progress_last_after,
+      ),
+      progressChange: point(
+        row.progress_change_at,
+        row.progress_change_done,
+        'progress_change',
+        row.progress_change_after,
+      ),
+      progressBatched: row.progress_batched === 1,
+      lastPolledAt: row.last_polled_at,
       finishedAt: row.finished_at,
       outcome: row.outcome,
     };

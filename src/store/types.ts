@@ -6,6 +6,12 @@ export interface ProgressPoint {
   at: number;
   /** samples_completed + samples_failed. */
   done: number;
+  /**
+   * When the count may have changed: the last poll that still saw the previous count, if one
+   * saw it unchanged (a plateau), else `at`. Progress reported in batches changed somewhere in
+   * (after, at]; progress that moved at every look is taken as current at `at`.
+   */
+  after: number;
 }
 
 /** Everything the watcher knows of one run; plain data so any store can keep it. */
@@ -16,12 +22,22 @@ export interface RunRecord {
   status: string | null;
   snapshot: Run | null;
   nextDueAt: number;
+  /** Epoch ms of the latest poll with an answer (saved with the next change, not every poll). */
+  lastPolledAt: number | null;
   /** Polls in a row that saw neither a new status nor new progress. */
   unchangedPolls: number;
   notFoundCount: number;
   /** First and latest progress seen while the run moved; their slope predicts the end. */
   progressStart: ProgressPoint | null;
   progressLast: ProgressPoint | null;
+  /**
+   * The first change of progress seen after progressStart. A first look can land anywhere in a
+   * step of progress reported in batches; a change cannot, so once a second change is seen the
+   * rate is measured from this point.
+   */
+  progressChange: ProgressPoint | null;
+  /** A look found the count unchanged while the run moved: progress comes in batches. */
+  progressBatched: boolean;
   finishedAt: number | null;
   outcome: FinishType | null;
 }

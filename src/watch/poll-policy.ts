@@ -20,71 +20,83 @@ export interface PollState {
   /** First and latest progress seen since the run left PENDING (null while it has not). */
   progressStart: ProgressPoint | null;
   progressLast: ProgressPoint | null;
+  /** First change of progress after progressStart (see RunRecord). */
+  progressChange: ProgressPoint | null;
   /** How long the run has been watched: the clock of the plain `exponential` baseline. */
   watchedMs: number;
 }
 
 /**
  * Tuning of the adaptive policy, as multiples of the min interval (or shares); measured with
- * bench/ (bench/RESULTS.md) on the simulator's linear, steps and tail shapes.
+ * bench/ (`npm run bench -- replay`, then the live comparison) on the simulator's linear,
+ * steps and tail shapes.
  */
 const ADAPTIVE = {
   /** PENDING: uniformly in [0.75, 1] of the max interval. */
   pendingShareOfMax: 0.75,
   /** Moving but no rate yet (one progress point): look again after 2 min intervals. */
   firstRateGap: 2,
-  /** A prediction too uncertain to aim at: look again this share of the way to it. */
-  approachShare: 0.55,
-  /** Aim at a prediction whose uncertainty is at most half a min interval... */
-  aimUncertainty: 0.5,
-  /** ...or that is at most 3 min intervals away (the poll after it is then soon anyway). */
+  /** Far from the window where the end can be: look again this share of the way to it. */
+  approachShare: 0.65,
+  /** Aim straight at a window that opens within 3 min intervals... */
   aimWithin: 3,
-  /** Aimed polls land uniformly in [55%, 100%] of the way to the predicted end. */
-  aimEarlyShare: 0.45,
-  /** Every sample done but the run not ended: the end is imminent; look every 1.35-1.5 min. */
-  completeSpacing: 1.5,
-  /** The predicted end has passed (a stall, or steps): wait half as long as it is overdue. */
+  /** ...or at a sharp one (at most 1 min interval wide) within max. */
+  aimWidth: 1,
+  /** Aimed polls land uniformly in [55%, 100%] of the way: never late by jitter, and spread. */
+  aimJitter: 0.45,
+  /** Rounding of whole-sample counts, as a share of its worst case (finishIn / gained). */
+  slackShare: 0.5,
+  /** Inside the window (and once every sample is done): look every 1.35-1.5 min intervals. */
+  windowSpacing: 1.5,
+  /** Past the window (a stall, or a slower end): wait half as long as it is overdue. */
   overdueShare: 0.5,
 } as const;
 
 interface Progress {
-  /** samples_completed + samples_failed at the latest change. */
-  done: number;
   remaining: number;
-  /** Samples done between the first and the latest progress. */
-  gained: number;
-  /** Milliseconds per sample between the first and the latest progress; null before movement. */
+  /** Milliseconds per sample between the rate's anchor and the latest progress; null before movement. */
   msPerSample: number | null;
-  /** Epoch ms at which the run will have done every sample at that rate. */
-  finishAt: number | null;
+  /** Epoch ms of the earliest and the latest moment the last sample can be done at that rate. */
+  windowStart: number | null;
+  windowEnd: number | null;
 }
 
 function progressOf(state: PollState): Progress | null {
-  const { totalSamples, progressStart, progressLast } = state;
-  if (!totalSamples || !progressStart || !progressLast) return null;
-  const elapsed = progressLast.at - progressStart.at;
-  const gained = progressLast.done - progressStart.done;
+  const { totalSamples, progressLast, progressChange } = state;
+  // Measured from the first change once a later one exists: a first look may have landed
+  // anywhere inside a step of batched progress, a change only just after a step.
+  const anchor =
+    progressChange && progressLast && progressLast.at > progressChange.at
+      ? progressChange
+      : state.progressStart;
+  if (!totalSamples || !anchor || !progressLast) return null;
+  const elapsed = progressLast.at - anchor.at;
+  const gained = progressLast.done - anchor.done;
   const remaining = totalSamples - progressLast.done;
-  const msPerSample = elapsed > 0 && gained > 0 ? elapsed / gained : null;
+  if (elapsed <= 0 || gained <= 0 || remaining <= 0)
+    return { remaining, msPerSample: null, windowStart: null, windowEnd: null };
+  const msPerSample = elapsed / gained;
+  const finishIn = remaining * msPerSample;
+  // Counts are whole samples: each end of the measured slope is off by up to one sample, so
+  // the prediction is off by up to finishIn / gained (half of that is the typical error, and
+  // what the window allows), and the last count by up to one sample's time.
+  const slack = (ADAPTIVE.slackShare * finishIn) / gained;
   return {
-    done: progressLast.done,
     remaining,
-    gained,
     msPerSample,
-    finishAt:
-      msPerSample !== null && remaining > 0 ? progressLast.at + remaining * msPerSample : null,
+    windowStart: Math.min(progressLast.after, progressLast.at - msPerSample) + finishIn - slack,
+    windowEnd: progressLast.at + finishIn + slack,
   };
 }
 
 /**
- * Milliseconds from `now` until the predicted end of the run, from the average progress rate
- * between the first and the latest progress seen; null when progress says nothing (no total,
- * no movement yet, every sample already done but the run not ended, or the predicted end passed).
+ * Epoch ms between which the run's last sample will be done at the measured rate; null when
+ * progress says nothing (no total, no movement yet, or every sample already done).
  */
-export function predictedFinishIn(state: PollState, now: number): number | null {
-  const finishAt = progressOf(state)?.finishAt ?? null;
-  // A prediction already passed says the run stalled or slowed: fall back to backoff.
-  return finishAt !== null && finishAt > now ? finishAt - now : null;
+export function predictedEndWindow(state: PollState): { start: number; end: number } | null {
+  const progress = progressOf(state);
+  if (progress?.windowStart == null || progress.windowEnd == null) return null;
+  return { start: progress.windowStart, end: progress.windowEnd };
 }
 
 /**
@@ -97,15 +109,14 @@ export function predictedFinishIn(state: PollState, now: number): number | null 
  *   and the rate is measured once it moves, so look rarely: [0.75, 1] of the max interval.
  * - Moving, one progress point: look again after 2 min intervals to measure the rate; without
  *   movement after that, backoff.
- * - A rate predicts the end `R` away: aim at it when the prediction is sharp (its uncertainty,
- *   R / samples gained (rounding of the counts) plus one sample's time, is at most half a min
- *   interval) or near (R at most 3 min intervals); the aimed poll lands uniformly in [55%, 100%]
- *   of R, so it is never late by jitter and runs that end together spread out. A vague or far
- *   prediction gets a look 55% of the way (at most max), which refines it: tighter and tighter
- *   near the end.
- * - The predicted end passed with samples left (a stall, or progress reported in steps): wait
- *   half as long as it is overdue, so a run that is nearly done is seen soon and a stalled
- *   one backs off to the max interval.
+ * - A rate gives a window in which the last sample can be done: from the earliest moment the
+ *   latest change can have happened (batched progress changes between two looks; whole-sample
+ *   counts round) to the latest. Far from it, look again 55% of the way (at most max), which
+ *   refines the rate; within 3 min intervals, aim at its start, jittered early so runs that end
+ *   together spread out; inside it, look every 1.35-1.5 min intervals, so the end is seen
+ *   within 1.5 of them.
+ * - Past the window with samples left (a stall, or a slowdown): wait half as long as it is
+ *   overdue, so a run that is nearly done is seen soon and a stalled one backs off to max.
  * - Every sample done, run not ended (finishing work after the last sample): the end is
  *   imminent, though not instant: look every 1.35-1.5 min intervals.
  *
@@ -129,28 +140,25 @@ export function nextPollDelay(
     const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(state.unchangedPolls, 30));
     return Math.round(minMs + random() * (ceiling - minMs));
   };
+  const closeLook = () => within(ADAPTIVE.windowSpacing * minMs * (0.9 + 0.1 * random()));
   if (!state.totalSamples) return backoff();
   const progress = progressOf(state);
   if (progress === null) {
     const share = ADAPTIVE.pendingShareOfMax;
     return within(maxMs * (share + (1 - share) * random()));
   }
-  if (progress.remaining <= 0)
-    return within(ADAPTIVE.completeSpacing * minMs * (0.9 + 0.1 * random()));
-  const { msPerSample, finishAt, gained } = progress;
-  if (msPerSample === null || finishAt === null) {
+  if (progress.remaining <= 0) return closeLook();
+  const { windowStart, windowEnd } = progress;
+  if (windowStart === null || windowEnd === null) {
     return state.unchangedPolls === 0 ? within(ADAPTIVE.firstRateGap * minMs) : backoff();
   }
-
-  const finishIn = finishAt - now;
-  if (finishIn <= 0) return within(ADAPTIVE.overdueShare * (now - finishAt));
-  const uncertainty = finishIn / gained + msPerSample;
-  const sharp = uncertainty <= ADAPTIVE.aimUncertainty * minMs;
-  const near = finishIn <= ADAPTIVE.aimWithin * minMs;
-  if (finishIn <= maxMs && (sharp || near)) {
-    return within(finishIn * (1 - ADAPTIVE.aimEarlyShare * random()));
-  }
-  return within(finishIn * ADAPTIVE.approachShare);
+  if (now > windowEnd) return within(ADAPTIVE.overdueShare * (now - windowEnd));
+  if (now >= windowStart) return closeLook();
+  const opensIn = windowStart - now;
+  const sharp = windowEnd - windowStart <= ADAPTIVE.aimWidth * minMs && opensIn <= maxMs;
+  if (sharp || opensIn <= ADAPTIVE.aimWithin * minMs)
+    return within(opensIn * (1 - ADAPTIVE.aimJitter * random()));
+  return within(opensIn * ADAPTIVE.approachShare);
 }
 
 function clamp(value: number, min: number, max: number): number {

@@ -40,10 +40,13 @@ export function newRunRecord(runId: string, now: number, firstDueAt: number): Ru
     status: null,
     snapshot: null,
     nextDueAt: firstDueAt,
+    lastPolledAt: null,
     unchangedPolls: 0,
     notFoundCount: 0,
     progressStart: null,
     progressLast: null,
+    progressChange: null,
+    progressBatched: false,
     finishedAt: null,
     outcome: null,
   };
@@ -91,6 +94,7 @@ function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
   const statusChanged = status !== record.status;
   const done = samplesDone(run);
   const progressed = record.progressLast ? done !== record.progressLast.done : done > 0;
+  const total = run.runtime_params?.number_of_samples;
 
   if (statusChanged) {
     events.push({
@@ -119,7 +123,6 @@ function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
 
   // Progress is logged when it crosses a tenth of the run, so a person tailing the logs sees
   // work advancing without one line per poll.
-  const total = run.runtime_params?.number_of_samples;
   if (
     !statusChanged &&
     progressed &&
@@ -142,12 +145,21 @@ function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
 
   // The slope between the first and latest progress seen predicts the end (poll-policy.ts).
   // PENDING says nothing about speed, so measuring starts once the run has left it.
-  let { progressStart, progressLast } = record;
+  let { progressStart, progressLast, progressChange, progressBatched } = record;
+  // A look that finds a moving run's count unchanged shows progress reported in batches (or
+  // whole samples slower than the looks): from then on a change is placed between two looks.
+  if (!statusChanged && !progressed && progressStart !== null && total && done < total)
+    progressBatched = true;
   if (status !== 'PENDING' && (progressStart === null || done < progressStart.done)) {
-    progressStart = { at: now, done };
-    progressLast = { at: now, done };
+    progressStart = { at: now, done, after: now };
+    progressLast = progressStart;
+    progressChange = null;
+    progressBatched = false;
   } else if (progressed) {
-    progressLast = { at: now, done };
+    // After a plateau (a look that saw no change), the change happened since that look.
+    const after = progressBatched && record.lastPolledAt !== null ? record.lastPolledAt : now;
+    progressLast = { at: now, done, after };
+    if (progressStart !== null) progressChange ??= progressLast;
   }
 
   const next: RunRecord = {
@@ -155,9 +167,12 @@ function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
     status,
     snapshot: run,
     notFoundCount: 0,
+    lastPolledAt: now,
     unchangedPolls: statusChanged || progressed ? 0 : record.unchangedPolls + 1,
     progressStart,
     progressLast,
+    progressChange,
+    progressBatched,
   };
 
   if (isTerminalStatus(status)) {
@@ -186,6 +201,7 @@ function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
       totalSamples: run.runtime_params?.number_of_samples ?? null,
       progressStart,
       progressLast,
+      progressChange,
       watchedMs: now - record.addedAt,
     },
     ctx.timing,
@@ -269,6 +285,7 @@ function applyFailure(record: RunRecord, error: unknown, ctx: PollContext): Tran
       totalSamples: null,
       progressStart: null,
       progressLast: null,
+      progressChange: null,
       watchedMs: now - record.addedAt,
     },
     timing,

@@ -3,7 +3,7 @@ import { Run } from '../../src/dataframer/schema.js';
 import { mulberry32 } from '../../src/demo/random.js';
 import {
   nextPollDelay,
-  predictedFinishIn,
+  predictedEndWindow,
   type PollPolicy,
   type PollState,
 } from '../../src/watch/poll-policy.js';
@@ -16,6 +16,7 @@ const idle: PollState = {
   totalSamples: null,
   progressStart: null,
   progressLast: null,
+  progressChange: null,
   watchedMs: 0,
 };
 const low = () => 0;
@@ -40,18 +41,39 @@ describe('nextPollDelay without a sample count: exponential backoff with full ji
 });
 
 describe('progress-aware polling, one decision at a time', () => {
-  // A synthetic timeline: 100 samples, 10 per second from t=0.
+  // A synthetic timeline: 100 samples, 10 per second from t=0, seen moving at every look.
   const moving = (now: number, done: number): PollState => ({
     unchangedPolls: 0,
     totalSamples: 100,
-    progressStart: { at: 0, done: 0 },
-    progressLast: { at: now, done },
+    progressStart: { at: 0, done: 0, after: 0 },
+    progressLast: { at: now, done, after: now },
+    progressChange: null,
     watchedMs: now,
   });
 
-  it('predicts the end from the average rate', () => {
-    expect(predictedFinishIn(moving(4_000, 40), 4_000)).toBe(6_000);
-    expect(predictedFinishIn(moving(9_000, 90), 9_500)).toBe(500);
+  it('predicts a window for the end from the rate, as wide as whole-sample rounding', () => {
+    // 60 samples left at 100 ms: 6 s; the last count is up to one sample old (100 ms) and the
+    // slope is off by half of 6 s / 40 samples gained (75 ms) either way.
+    expect(predictedEndWindow(moving(4_000, 40))).toEqual({ start: 9_825, end: 10_075 });
+  });
+
+  it('places a batched change between the look before it and the look that saw it', () => {
+    const batched: PollState = {
+      ...moving(4_000, 40),
+      progressLast: { at: 4_000, done: 40, after: 2_000 },
+    };
+    expect(predictedEndWindow(batched)).toEqual({ start: 7_925, end: 10_075 });
+  });
+
+  it('measures the rate from the first change once a later one exists', () => {
+    // The first look (0 at 0 s) may sit anywhere in a step; 20 at 3 s to 40 at 5 s: 100 ms each.
+    const stepped: PollState = {
+      ...moving(5_000, 40),
+      progressChange: { at: 3_000, done: 20, after: 3_000 },
+    };
+    expect(predictedEndWindow(stepped)?.end).toBe(11_150);
+    // With only one change, the first look is all there is: 125 ms per sample.
+    expect(predictedEndWindow(moving(5_000, 40))?.end).toBe(12_593.75);
   });
 
   it('looks rarely while the run is PENDING: it cannot end before it has processed', () => {
@@ -61,53 +83,62 @@ describe('progress-aware polling, one decision at a time', () => {
   });
 
   it('measures the rate soon after the run starts moving, then backs off if it does not', () => {
-    const started: PollState = { ...moving(3_000, 0), progressStart: { at: 3_000, done: 0 } };
+    const started: PollState = {
+      ...moving(3_000, 0),
+      progressStart: { at: 3_000, done: 0, after: 3_000 },
+    };
     expect(nextPollDelay(started, timing, 3_000, high)).toBe(2_000);
     expect(nextPollDelay({ ...started, unchangedPolls: 3 }, timing, 6_000, high)).toBe(8_000);
   });
 
-  it('aims at a sharp prediction, jittered early (never late) so that runs spread out', () => {
-    // 40 samples measured, one every 100 ms: 6 s left, give or take 250 ms.
-    expect(nextPollDelay(moving(4_000, 40), timing, 4_000, low)).toBe(6_000);
-    expect(nextPollDelay(moving(4_000, 40), timing, 4_000, high)).toBe(3_300);
+  it('aims at a sharp window within max, jittered early (never late) so that runs spread out', () => {
+    // The window opens 5,825 ms after the look and is 250 ms wide.
+    expect(nextPollDelay(moving(4_000, 40), timing, 4_000, low)).toBe(5_825);
+    expect(nextPollDelay(moving(4_000, 40), timing, 4_000, high)).toBe(3_204);
   });
 
-  it('looks again part of the way when the prediction is vague or far', () => {
-    // 2 samples of 1,000 in 1 s: 499 s away by the rate, too far to aim at; capped at max.
+  it('approaches a wide or far window part of the way, aims once it is near', () => {
+    // 2 samples of 1,000 in 1 s: 499 s away; capped at max.
     const far: PollState = { ...moving(1_000, 2), totalSamples: 1_000 };
     expect(nextPollDelay(far, timing, 1_000, low)).toBe(10_000);
-    // 4 of 10 samples in 4 s: 6 s away, but each sample is 1 s of rounding: 55% of the way.
+    // 4 of 10 samples in 4 s: the window is [8,250, 10,750], too wide to aim at from 4,250 ms
+    // away: 65% of the way.
     const vague: PollState = { ...moving(4_000, 4), totalSamples: 10 };
-    expect(nextPollDelay(vague, timing, 4_000, low)).toBe(3_300);
-    // Within 3 min intervals the poll after an early look comes soon anyway: aim.
-    const near: PollState = { ...vague, progressLast: { at: 8_000, done: 8 } };
-    expect(nextPollDelay(near, timing, 8_000, low)).toBe(2_000);
+    expect(predictedEndWindow(vague)).toEqual({ start: 8_250, end: 10_750 });
+    expect(nextPollDelay(vague, timing, 4_000, low)).toBe(2_763);
+    // Within 3 min intervals of its start: aim.
+    expect(nextPollDelay(vague, timing, 6_000, low)).toBe(2_250);
+  });
+
+  it('looks every 1.35-1.5 min intervals inside the window', () => {
+    expect(nextPollDelay(moving(4_000, 40), timing, 9_900, low)).toBe(1_350);
+    expect(nextPollDelay(moving(4_000, 40), timing, 10_000, high)).toBe(1_500);
   });
 
   it('never polls sooner than min or later than max', () => {
-    expect(nextPollDelay(moving(9_900, 99), timing, 9_900, low)).toBe(1_000);
+    // The window opens 894 ms after this look.
+    expect(nextPollDelay(moving(9_000, 90), timing, 9_000, low)).toBe(1_000);
     const slow: PollState = { ...moving(1_000, 1), totalSamples: 10_000 };
     expect(nextPollDelay(slow, timing, 1_000, low)).toBe(10_000);
   });
 
   it('treats every sample done as an imminent end: looks every 1.35-1.5 min intervals', () => {
     const complete = moving(10_000, 100);
-    expect(predictedFinishIn(complete, 10_000)).toBeNull();
+    expect(predictedEndWindow(complete)).toBeNull();
     expect(nextPollDelay({ ...complete, unchangedPolls: 5 }, timing, 20_000, low)).toBe(1_350);
     expect(nextPollDelay({ ...complete, unchangedPolls: 5 }, timing, 20_000, high)).toBe(1_500);
   });
 
-  it('once the predicted end has passed, waits half as long as it is overdue', () => {
-    const stalled = moving(4_000, 40); // predicted end at 10 s
-    expect(predictedFinishIn(stalled, 12_000)).toBeNull();
+  it('once the window has passed, waits half as long as it is overdue', () => {
+    const stalled = moving(4_000, 40); // the window ends at 10,075
     expect(nextPollDelay(stalled, timing, 10_500, high)).toBe(1_000);
-    expect(nextPollDelay(stalled, timing, 16_000, high)).toBe(3_000);
+    expect(nextPollDelay(stalled, timing, 16_075, high)).toBe(3_000);
     expect(nextPollDelay(stalled, timing, 60_000, high)).toBe(10_000);
   });
 
   it('says nothing without movement or a sample count', () => {
-    expect(predictedFinishIn({ ...moving(4_000, 0) }, 4_000)).toBeNull();
-    expect(predictedFinishIn({ ...moving(4_000, 40), totalSamples: null }, 4_000)).toBeNull();
+    expect(predictedEndWindow(moving(4_000, 0))).toBeNull();
+    expect(predictedEndWindow({ ...moving(4_000, 40), totalSamples: null })).toBeNull();
   });
 });
 
@@ -115,8 +146,9 @@ describe('baseline policies (for bench/)', () => {
   const moving: PollState = {
     unchangedPolls: 0,
     totalSamples: 100,
-    progressStart: { at: 0, done: 0 },
-    progressLast: { at: 4_000, done: 40 },
+    progressStart: { at: 0, done: 0, after: 0 },
+    progressLast: { at: 4_000, done: 40, after: 4_000 },
+    progressChange: null,
     watchedMs: 4_000,
   };
 
@@ -130,7 +162,7 @@ describe('baseline policies (for bench/)', () => {
     expect(nextPollDelay(moving, exponential, 4_000, low)).toBe(1_000);
     expect(nextPollDelay({ ...moving, watchedMs: 300 }, exponential, 300, high)).toBe(1_000);
     expect(nextPollDelay({ ...moving, watchedMs: 60_000 }, exponential, 0, high)).toBe(10_000);
-    expect(nextPollDelay(moving, { ...timing, policy: 'adaptive' }, 4_000, low)).toBe(6_000);
+    expect(nextPollDelay(moving, { ...timing, policy: 'adaptive' }, 4_000, low)).toBe(5_825);
   });
 });
 
@@ -221,10 +253,21 @@ describe('synthetic timelines: a run watched from creation to its end', () => {
     expect(watched.detectionMs).toBeLessThanOrEqual(1_500);
   });
 
-  it('progress in steps: the end is seen, with fewer polls than fixed and within max', () => {
+  it('progress in steps: the end is seen, with under a third of fixed polling and within max', () => {
     const adaptive = watch(run(3_000, 25_000, 100, steps), 28_000, 100);
     const fixed = watch(run(3_000, 25_000, 100, steps), 28_000, 100, 'fixed');
+    expect(adaptive.detectionMs).toBeGreaterThanOrEqual(0);
     expect(adaptive.detectionMs).toBeLessThanOrEqual(timing.maxMs);
+    expect(adaptive.polls.length).toBeLessThan(fixed.polls.length / 3);
+  });
+
+  it('progress in steps, once a look has found it unchanged: the end is seen within 1.5 s', () => {
+    // Steps every 10 s: the look 2 s after the first one finds 0% still, so every later step is
+    // placed between two looks and the end window starts early enough.
+    const adaptive = watch(run(3_000, 50_000, 100, steps), 53_000, 100);
+    const fixed = watch(run(3_000, 50_000, 100, steps), 53_000, 100, 'fixed');
+    expect(adaptive.detectionMs).toBeGreaterThanOrEqual(0);
+    expect(adaptive.detectionMs).toBeLessThanOrEqual(1_500);
     expect(adaptive.polls.length).toBeLessThan(fixed.polls.length / 3);
   });
 

@@ -158,10 +158,35 @@ describe('run state machine', () => {
     });
     const a = applyPoll(start, proc(0), ctx(0));
     const b = applyPoll(a.record, proc(20), ctx(2_000));
-    expect(b.record.progressStart).toEqual({ at: 0, done: 0 });
-    expect(b.record.progressLast).toEqual({ at: 2_000, done: 20 });
-    // 80 samples left at 10/s: 8 s.
-    expect(b.record.nextDueAt).toBe(10_000);
+    expect(b.record.progressStart).toEqual({ at: 0, done: 0, after: 0 });
+    expect(b.record.progressLast).toEqual({ at: 2_000, done: 20, after: 2_000 });
+    expect(b.record.progressChange).toEqual(b.record.progressLast);
+    expect(b.record.progressBatched).toBe(false);
+    // 80 samples left at 10/s: 8 s, less the rounding of the counts (poll-policy.ts).
+    expect(b.record.nextDueAt).toBe(9_700);
+  });
+
+  it('learns from a look that finds a moving run unchanged that progress comes in batches', () => {
+    const proc = (done: number) => ({
+      ok: true as const,
+      run: run({
+        status: 'PROCESSING',
+        samples_completed: done,
+        samples_failed: 0,
+        runtime_params: { number_of_samples: 100 },
+      }),
+    });
+    const a = applyPoll(start, proc(20), ctx(0));
+    const b = applyPoll(a.record, proc(40), ctx(2_000));
+    expect(b.record.progressBatched).toBe(false);
+    const plateau = applyPoll(b.record, proc(40), ctx(3_000));
+    expect(plateau.record.progressBatched).toBe(true);
+    expect(plateau.record.lastPolledAt).toBe(3_000);
+    // The step to 60 happened after the plateau look, not at the look that saw it.
+    const c = applyPoll(plateau.record, proc(60), ctx(7_000));
+    expect(c.record.progressLast).toEqual({ at: 7_000, done: 60, after: 3_000 });
+    // The rate is measured from the first change (40 at 2 s), not the first look.
+    expect(c.record.progressChange).toEqual({ at: 2_000, done: 40, after: 2_000 });
   });
 
   it('expires a run that is watched for too long', () => {

@@ -69,8 +69,11 @@ function progressing(runId: string): RunRecord {
     snapshot: runBody({ status: 'PROCESSING' }) as Run,
     unchangedPolls: 2,
     notFoundCount: 1,
-    progressStart: { at: 1_500, done: 3 },
-    progressLast: { at: 1_900, done: 40 },
+    lastPolledAt: 1_900,
+    progressStart: { at: 1_500, done: 3, after: 1_500 },
+    progressLast: { at: 1_900, done: 40, after: 1_700 },
+    progressChange: { at: 1_700, done: 20, after: 1_600 },
+    progressBatched: true,
   });
 }
 
@@ -329,8 +332,9 @@ describe('SqliteStore schema', () => {
       record('run-1', {
         status: 'PROCESSING',
         snapshot: { id: 'run-1', status: 'PROCESSING' },
-        progressStart: { at: 1_500, done: 3 },
-        progressLast: { at: 1_900, done: 40 },
+        // v1 has no look times: a change counts as seen when it happened.
+        progressStart: { at: 1_500, done: 3, after: 1_500 },
+        progressLast: { at: 1_900, done: 40, after: 1_900 },
       }),
     ]);
     expect(store.pendingDeliveries()).toEqual([
@@ -467,7 +471,8 @@ describe('SqliteStore lock', () => {
       const store = SqliteStore.open(process.argv[2]);
       store.finishRun(
         { runId: 'run-child', addedAt: 1, status: 'FAILED', snapshot: null, nextDueAt: 1,
-          unchangedPolls: 0, notFoundCount: 0, progressStart: null, progressLast: null,
+          lastPolledAt: null, unchangedPolls: 0, notFoundCount: 0, progressStart: null,
+          progressLast: null, progressChange: null, progressBatched: false,
           finishedAt: 2, outcome: 'run.failed' },
         [],
       );
