@@ -34,10 +34,14 @@ export interface PollState {
 const ADAPTIVE = {
   /** PENDING: uniformly in [0.75, 1] of the max interval. */
   pendingShareOfMax: 0.75,
-  /** Moving but no rate yet (one progress point): look again after 2 min intervals. */
+  /**
+   * Moving but no rate yet (one progress point): look again after 2 min intervals; if that
+   * look finds no change, wait as long as the run has been seen processing (batched progress
+   * steps rarely, a stall may last).
+   */
   firstRateGap: 2,
   /** Far from the window where the end can be: look again this share of the way to it. */
-  approachShare: 0.65,
+  approachShare: 0.75,
   /** Aim straight at a window that opens within 3 min intervals... */
   aimWithin: 3,
   /** ...or at a sharp one (at most 1 min interval wide) within max. */
@@ -107,14 +111,15 @@ export function predictedEndWindow(state: PollState): { start: number; end: numb
  * - No total: exponential backoff with full jitter (below); a failed poll lands here too.
  * - PENDING (a total, no progress point yet): the end is at least the whole processing away,
  *   and the rate is measured once it moves, so look rarely: [0.75, 1] of the max interval.
- * - Moving, one progress point: look again after 2 min intervals to measure the rate; without
- *   movement after that, backoff.
+ * - Moving, one progress point: look again after 2 min intervals to measure the rate; if that
+ *   look finds the count unchanged, wait as long as the run has been seen processing.
  * - A rate gives a window in which the last sample can be done: from the earliest moment the
- *   latest change can have happened (batched progress changes between two looks; whole-sample
- *   counts round) to the latest. Far from it, look again 55% of the way (at most max), which
- *   refines the rate; within 3 min intervals, aim at its start, jittered early so runs that end
- *   together spread out; inside it, look every 1.35-1.5 min intervals, so the end is seen
- *   within 1.5 of them.
+ *   latest change can have happened (once a look has found the count unchanged, progress comes
+ *   in batches and a change happened between two looks; whole-sample counts round) to the
+ *   latest. Far from it, look again 75% of the way (at most max), which refines the rate; when
+ *   it opens within 3 min intervals, or is sharp (at most 1 min interval wide) and within max,
+ *   aim at its start, jittered early (never late) so runs that end together spread out; inside
+ *   it, look every 1.35-1.5 min intervals, so the end is seen within 1.5 of them.
  * - Past the window with samples left (a stall, or a slowdown): wait half as long as it is
  *   overdue, so a run that is nearly done is seen soon and a stalled one backs off to max.
  * - Every sample done, run not ended (finishing work after the last sample): the end is
@@ -150,7 +155,8 @@ export function nextPollDelay(
   if (progress.remaining <= 0) return closeLook();
   const { windowStart, windowEnd } = progress;
   if (windowStart === null || windowEnd === null) {
-    return state.unchangedPolls === 0 ? within(ADAPTIVE.firstRateGap * minMs) : backoff();
+    if (state.unchangedPolls === 0) return within(ADAPTIVE.firstRateGap * minMs);
+    return state.progressStart ? within(now - state.progressStart.at) : backoff();
   }
   if (now > windowEnd) return within(ADAPTIVE.overdueShare * (now - windowEnd));
   if (now >= windowStart) return closeLook();

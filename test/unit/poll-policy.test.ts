@@ -88,7 +88,9 @@ describe('progress-aware polling, one decision at a time', () => {
       progressStart: { at: 3_000, done: 0, after: 3_000 },
     };
     expect(nextPollDelay(started, timing, 3_000, high)).toBe(2_000);
-    expect(nextPollDelay({ ...started, unchangedPolls: 3 }, timing, 6_000, high)).toBe(8_000);
+    // Unchanged since: wait as long as it has been seen processing (3 s).
+    expect(nextPollDelay({ ...started, unchangedPolls: 1 }, timing, 6_000, high)).toBe(3_000);
+    expect(nextPollDelay({ ...started, unchangedPolls: 3 }, timing, 60_000, high)).toBe(10_000);
   });
 
   it('aims at a sharp window within max, jittered early (never late) so that runs spread out', () => {
@@ -102,10 +104,10 @@ describe('progress-aware polling, one decision at a time', () => {
     const far: PollState = { ...moving(1_000, 2), totalSamples: 1_000 };
     expect(nextPollDelay(far, timing, 1_000, low)).toBe(10_000);
     // 4 of 10 samples in 4 s: the window is [8,250, 10,750], too wide to aim at from 4,250 ms
-    // away: 65% of the way.
+    // away: 75% of the way.
     const vague: PollState = { ...moving(4_000, 4), totalSamples: 10 };
     expect(predictedEndWindow(vague)).toEqual({ start: 8_250, end: 10_750 });
-    expect(nextPollDelay(vague, timing, 4_000, low)).toBe(2_763);
+    expect(nextPollDelay(vague, timing, 4_000, low)).toBe(3_188);
     // Within 3 min intervals of its start: aim.
     expect(nextPollDelay(vague, timing, 6_000, low)).toBe(2_250);
   });
