@@ -1,0 +1,96 @@
+/** The command line: `serve` (no arguments) or `deliveries list|replay`; started by main.ts. */
+import { startApp } from '../app.js';
+import { UsageError, runDeliveriesCommand } from './deliveries.js';
+import { ConfigError, loadConfig, resolveStateDir } from '../config/load.js';
+import { StoreSchemaError } from '../store/migrations.js';
+import { SqliteStore, StoreLockedError } from '../store/sqlite-store.js';
+
+/**
+ * Exit codes (sysexits): 0 done or stopped, 1 some run did not succeed, 64 bad command line,
+ * 70 internal error, 75 state directory held by another watcher, 78 bad configuration.
+ */
+export const EXIT = {
+  ok: 0,
+  runsFailed: 1,
+  usage: 64,
+  internal: 70,
+  locked: 75,
+  config: 78,
+} as const;
+
+function die(code: number, message: string): never {
+  process.stderr.write(`dataframer-run-watcher: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+  process.exit(code);
+}
+
+/** Startup failures that are the operator's to fix, each with its own exit code. */
+function exitForStartupError(error: unknown): never {
+  if (error instanceof ConfigError) die(EXIT.config, `invalid configuration: ${error.message}`);
+  if (error instanceof StoreLockedError) die(EXIT.locked, error.message);
+  if (error instanceof StoreSchemaError) die(EXIT.internal, error.message);
+  throw error;
+}
+
+function deliveriesCommand(args: string[]): void {
+  let store;
+  try {
+    store = SqliteStore.open(resolveStateDir(process.env));
+  } catch (error) {
+    exitForStartupError(error);
+  }
+  try {
+    runDeliveriesCommand(args, store, (line) => process.stdout.write(`${line}\n`));
+  } catch (error) {
+    if (error instanceof UsageError) die(EXIT.usage, error.message);
+    throw error;
+  } finally {
+    store.close();
+  }
+}
+
+async function serve(): Promise<void> {
+  // A signal during a long start (10,000 runs to load) is kept and honoured once started;
+  // without a handler Node would ignore SIGTERM as PID 1 in a container.
+  let earlySignal = false;
+  const early = () => (earlySignal = true);
+  process.once('SIGTERM', early).once('SIGINT', early);
+  let app;
+  try {
+    app = await startApp(loadConfig(process.env), { env: process.env, cwd: process.cwd() });
+  } catch (error) {
+    exitForStartupError(error);
+  }
+  process.off('SIGTERM', early).off('SIGINT', early);
+  const crash = (error: unknown) => {
+    app.logger.fatal(
+      { event: 'watcher.crashed', run_id: null, err: error },
+      'unexpected error; exiting',
+    );
+    process.exit(EXIT.internal);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+
+  const exit = (code: number) => void app.stop().then(() => process.exit(code), crash);
+  process.once('SIGTERM', () => exit(EXIT.ok));
+  process.once('SIGINT', () => exit(EXIT.ok));
+  process.on('SIGHUP', () => app.reloadRunList('SIGHUP'));
+  void app.done.then(exit);
+  if (earlySignal) exit(EXIT.ok);
+}
+
+const [command, ...args] = process.argv.slice(2);
+try {
+  if (command === 'deliveries') deliveriesCommand(args);
+  else if (command === undefined) await serve();
+  else
+    die(
+      EXIT.usage,
+      `unknown command "${command}"; run without arguments to watch, or "deliveries list|replay"`,
+    );
+} catch (error) {
+  die(
+    EXIT.internal,
+    `failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  );
+}
