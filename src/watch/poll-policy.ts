@@ -32,8 +32,8 @@ export interface PollState {
  * steps and tail shapes.
  */
 const ADAPTIVE = {
-  /** PENDING: uniformly in [0.75, 1] of the max interval. */
-  pendingShareOfMax: 0.75,
+  /** PENDING: uniformly in [0.9, 1] of the max interval. */
+  pendingShareOfMax: 0.9,
   /**
    * Moving but no rate yet (one progress point): look again after 2 min intervals; if that
    * look finds no change, wait as long as the run has been seen processing (batched progress
@@ -41,20 +41,60 @@ const ADAPTIVE = {
    */
   firstRateGap: 2,
   /** Far from the window where the end can be: look again this share of the way to it. */
-  approachShare: 0.75,
+  approachShare: 0.85,
   /** Aim straight at a window that opens within 3 min intervals... */
   aimWithin: 3,
   /** ...or at a sharp one (at most 1 min interval wide) within max. */
   aimWidth: 1,
-  /** Aimed polls land uniformly in [55%, 100%] of the way: never late by jitter, and spread. */
-  aimJitter: 0.45,
+  /** Aimed polls land uniformly in [80%, 100%] of the way: never late by jitter, and spread. */
+  aimJitter: 0.2,
   /** Rounding of whole-sample counts, as a share of its worst case (finishIn / gained). */
   slackShare: 0.5,
-  /** Inside the window (and once every sample is done): look every 1.35-1.5 min intervals. */
-  windowSpacing: 1.5,
+  /**
+   * Inside the window (and once every sample is done): look every 1.46-1.55 min intervals, so
+   * an end there is seen within 1.55 of them, and 95% of them within 1.5 (a uniform lag).
+   */
+  windowSpacing: 1.55,
+  windowSpacingJitter: 0.06,
   /** Past the window (a stall, or a slower end): wait half as long as it is overdue. */
   overdueShare: 0.5,
 } as const;
+
+/**
+ * A change of this many times more (or fewer) samples than the measured rate gives for the time
+ * since the last change shows progress reported in batches, even when no look fell on a plateau.
+ */
+export const BATCH_JUMP_RATIO = 1.5;
+
+/**
+ * Whether a change from `last` to `done` at `now` looks batched: too big or too small a jump
+ * for the rate measured from `anchor` to `last` (one sample of rounding allowed either way).
+ */
+export function jumpLooksBatched(
+  anchor: ProgressPoint,
+  last: ProgressPoint,
+  done: number,
+  now: number,
+): boolean {
+  const elapsed = last.at - anchor.at;
+  const gained = last.done - anchor.done;
+  if (elapsed <= 0 || gained <= 0) return false;
+  const expected = (gained / elapsed) * (now - last.at);
+  const jump = done - last.done;
+  return jump > BATCH_JUMP_RATIO * expected + 1 || jump < expected / BATCH_JUMP_RATIO - 1;
+}
+
+/** The point the rate is measured from (see PollState.progressChange). */
+export function rateAnchor(
+  state: Pick<PollState, 'progressStart' | 'progressLast' | 'progressChange'>,
+) {
+  const { progressStart, progressLast, progressChange } = state;
+  // A first look may have landed anywhere inside a step of batched progress, a change only
+  // just after a step: once a later change exists, measure from the first change.
+  return progressChange && progressLast && progressLast.at > progressChange.at
+    ? progressChange
+    : progressStart;
+}
 
 interface Progress {
   remaining: number;
@@ -66,13 +106,8 @@ interface Progress {
 }
 
 function progressOf(state: PollState): Progress | null {
-  const { totalSamples, progressLast, progressChange } = state;
-  // Measured from the first change once a later one exists: a first look may have landed
-  // anywhere inside a step of batched progress, a change only just after a step.
-  const anchor =
-    progressChange && progressLast && progressLast.at > progressChange.at
-      ? progressChange
-      : state.progressStart;
+  const { totalSamples, progressLast } = state;
+  const anchor = rateAnchor(state);
   if (!totalSamples || !anchor || !progressLast) return null;
   const elapsed = progressLast.at - anchor.at;
   const gained = progressLast.done - anchor.done;
@@ -110,16 +145,17 @@ export function predictedEndWindow(state: PollState): { start: number; end: numb
  * one that lands well after the end costs detection time:
  * - No total: exponential backoff with full jitter (below); a failed poll lands here too.
  * - PENDING (a total, no progress point yet): the end is at least the whole processing away,
- *   and the rate is measured once it moves, so look rarely: [0.75, 1] of the max interval.
+ *   and the rate is measured once it moves, so look rarely: [0.9, 1] of the max interval.
  * - Moving, one progress point: look again after 2 min intervals to measure the rate; if that
  *   look finds the count unchanged, wait as long as the run has been seen processing.
  * - A rate gives a window in which the last sample can be done: from the earliest moment the
- *   latest change can have happened (once a look has found the count unchanged, progress comes
- *   in batches and a change happened between two looks; whole-sample counts round) to the
- *   latest. Far from it, look again 75% of the way (at most max), which refines the rate; when
- *   it opens within 3 min intervals, or is sharp (at most 1 min interval wide) and within max,
- *   aim at its start, jittered early (never late) so runs that end together spread out; inside
- *   it, look every 1.35-1.5 min intervals, so the end is seen within 1.5 of them.
+ *   latest change can have happened to the latest. Once progress shows batches (a look found
+ *   the count unchanged, or a jump the rate cannot explain), a change happened somewhere
+ *   between two looks; whole-sample counts round either way. Far from the window, look again
+ *   85% of the way (at most max), which refines the rate; when it opens within 3 min
+ *   intervals, or is sharp (at most 1 min interval wide) and within max, aim at its start,
+ *   jittered early (never late) so runs that end together spread out; inside it, look every
+ *   1.46-1.55 min intervals.
  * - Past the window with samples left (a stall, or a slowdown): wait half as long as it is
  *   overdue, so a run that is nearly done is seen soon and a stalled one backs off to max.
  * - Every sample done, run not ended (finishing work after the last sample): the end is
@@ -145,7 +181,8 @@ export function nextPollDelay(
     const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(state.unchangedPolls, 30));
     return Math.round(minMs + random() * (ceiling - minMs));
   };
-  const closeLook = () => within(ADAPTIVE.windowSpacing * minMs * (0.9 + 0.1 * random()));
+  const jitter = ADAPTIVE.windowSpacingJitter;
+  const closeLook = () => within(ADAPTIVE.windowSpacing * minMs * (1 - jitter + jitter * random()));
   if (!state.totalSamples) return backoff();
   const progress = progressOf(state);
   if (progress === null) {

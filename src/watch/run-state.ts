@@ -9,7 +9,7 @@ import { isKnownStatus, isTerminalStatus, type Run } from '../dataframer/schema.
 import type { WatchEvent } from '../logging.js';
 import { finishTypeFor, type FinishType } from '../notify/payload.js';
 import type { RunRecord } from '../store/types.js';
-import { nextPollDelay, type PollTiming } from './poll-policy.js';
+import { jumpLooksBatched, nextPollDelay, rateAnchor, type PollTiming } from './poll-policy.js';
 
 export type PollOutcome = { ok: true; run: Run } | { ok: false; error: unknown };
 
@@ -146,9 +146,19 @@ function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
   // The slope between the first and latest progress seen predicts the end (poll-policy.ts).
   // PENDING says nothing about speed, so measuring starts once the run has left it.
   let { progressStart, progressLast, progressChange, progressBatched } = record;
-  // A look that finds a moving run's count unchanged shows progress reported in batches (or
-  // whole samples slower than the looks): from then on a change is placed between two looks.
-  if (!statusChanged && !progressed && progressStart !== null && total && done < total)
+  // A look that finds a moving run's count unchanged, or a jump the measured rate cannot
+  // explain, shows progress reported in batches (or whole samples slower than the looks): from
+  // then on a change is placed between two looks (poll-policy.ts).
+  const moving = progressStart !== null && !!total && done < total;
+  if (moving && !statusChanged && !progressed) progressBatched = true;
+  const anchor = rateAnchor({ progressStart, progressLast, progressChange });
+  if (
+    moving &&
+    progressed &&
+    anchor &&
+    progressLast &&
+    jumpLooksBatched(anchor, progressLast, done, now)
+  )
     progressBatched = true;
   if (status !== 'PENDING' && (progressStart === null || done < progressStart.done)) {
     progressStart = { at: now, done, after: now };

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { Run } from '../../src/dataframer/schema.js';
 import { mulberry32 } from '../../src/demo/random.js';
 import {
+  jumpLooksBatched,
   nextPollDelay,
   predictedEndWindow,
   type PollPolicy,
@@ -78,7 +79,7 @@ describe('progress-aware polling, one decision at a time', () => {
 
   it('looks rarely while the run is PENDING: it cannot end before it has processed', () => {
     const pending: PollState = { ...idle, totalSamples: 100 };
-    expect(nextPollDelay(pending, timing, 0, low)).toBe(7_500);
+    expect(nextPollDelay(pending, timing, 0, low)).toBe(9_000);
     expect(nextPollDelay(pending, timing, 0, high)).toBe(10_000);
   });
 
@@ -96,7 +97,7 @@ describe('progress-aware polling, one decision at a time', () => {
   it('aims at a sharp window within max, jittered early (never late) so that runs spread out', () => {
     // The window opens 5,825 ms after the look and is 250 ms wide.
     expect(nextPollDelay(moving(4_000, 40), timing, 4_000, low)).toBe(5_825);
-    expect(nextPollDelay(moving(4_000, 40), timing, 4_000, high)).toBe(3_204);
+    expect(nextPollDelay(moving(4_000, 40), timing, 4_000, high)).toBe(4_660);
   });
 
   it('approaches a wide or far window part of the way, aims once it is near', () => {
@@ -104,17 +105,17 @@ describe('progress-aware polling, one decision at a time', () => {
     const far: PollState = { ...moving(1_000, 2), totalSamples: 1_000 };
     expect(nextPollDelay(far, timing, 1_000, low)).toBe(10_000);
     // 4 of 10 samples in 4 s: the window is [8,250, 10,750], too wide to aim at from 4,250 ms
-    // away: 75% of the way.
+    // away: 85% of the way.
     const vague: PollState = { ...moving(4_000, 4), totalSamples: 10 };
     expect(predictedEndWindow(vague)).toEqual({ start: 8_250, end: 10_750 });
-    expect(nextPollDelay(vague, timing, 4_000, low)).toBe(3_188);
+    expect(nextPollDelay(vague, timing, 4_000, low)).toBe(3_613);
     // Within 3 min intervals of its start: aim.
     expect(nextPollDelay(vague, timing, 6_000, low)).toBe(2_250);
   });
 
-  it('looks every 1.35-1.5 min intervals inside the window', () => {
-    expect(nextPollDelay(moving(4_000, 40), timing, 9_900, low)).toBe(1_350);
-    expect(nextPollDelay(moving(4_000, 40), timing, 10_000, high)).toBe(1_500);
+  it('looks every 1.46-1.55 min intervals inside the window', () => {
+    expect(nextPollDelay(moving(4_000, 40), timing, 9_900, low)).toBe(1_457);
+    expect(nextPollDelay(moving(4_000, 40), timing, 10_000, high)).toBe(1_550);
   });
 
   it('never polls sooner than min or later than max', () => {
@@ -124,11 +125,11 @@ describe('progress-aware polling, one decision at a time', () => {
     expect(nextPollDelay(slow, timing, 1_000, low)).toBe(10_000);
   });
 
-  it('treats every sample done as an imminent end: looks every 1.35-1.5 min intervals', () => {
+  it('treats every sample done as an imminent end: looks every 1.46-1.55 min intervals', () => {
     const complete = moving(10_000, 100);
     expect(predictedEndWindow(complete)).toBeNull();
-    expect(nextPollDelay({ ...complete, unchangedPolls: 5 }, timing, 20_000, low)).toBe(1_350);
-    expect(nextPollDelay({ ...complete, unchangedPolls: 5 }, timing, 20_000, high)).toBe(1_500);
+    expect(nextPollDelay({ ...complete, unchangedPolls: 5 }, timing, 20_000, low)).toBe(1_457);
+    expect(nextPollDelay({ ...complete, unchangedPolls: 5 }, timing, 20_000, high)).toBe(1_550);
   });
 
   it('once the window has passed, waits half as long as it is overdue', () => {
@@ -141,6 +142,25 @@ describe('progress-aware polling, one decision at a time', () => {
   it('says nothing without movement or a sample count', () => {
     expect(predictedEndWindow(moving(4_000, 0))).toBeNull();
     expect(predictedEndWindow({ ...moving(4_000, 40), totalSamples: null })).toBeNull();
+  });
+});
+
+describe('batched progress without a plateau look', () => {
+  const anchor = { at: 0, done: 0, after: 0 };
+  const last = { at: 4_000, done: 40, after: 4_000 }; // 10 samples a second
+
+  it('is told by a jump the measured rate cannot explain, either way', () => {
+    // 2 s later the rate gives 20; a whole step of 40 (or a lone 5) is no steady flow.
+    expect(jumpLooksBatched(anchor, last, 80, 6_000)).toBe(true);
+    expect(jumpLooksBatched(anchor, last, 45, 6_000)).toBe(true);
+  });
+
+  it('is not told by a jump within 1.5x of the rate, or by one sample of rounding', () => {
+    expect(jumpLooksBatched(anchor, last, 60, 6_000)).toBe(false);
+    expect(jumpLooksBatched(anchor, last, 69, 6_000)).toBe(false);
+    expect(jumpLooksBatched(anchor, last, 42, 4_100)).toBe(false); // 1 expected, 2 seen
+    // No rate yet: nothing to compare with.
+    expect(jumpLooksBatched(last, last, 80, 6_000)).toBe(false);
   });
 });
 
@@ -246,13 +266,13 @@ describe('synthetic timelines: a run watched from creation to its end', () => {
     expect(adaptive.polls.length).toBeLessThanOrEqual(fixed.polls.length / 4);
   });
 
-  it('a tail at 100%: looks every 1.35-1.5 s once every sample is done, so the end is seen within 1.5 s', () => {
+  it('a tail at 100%: looks every 1.46-1.55 s once every sample is done, so the end is seen within 1.55 s', () => {
     const watched = watch(run(4_000, 40_000, 200, tail), 44_000, 200);
     const complete = 4_000 + 0.7 * 40_000;
     const afterComplete = watched.delays.filter((_, i) => (watched.polls[i] ?? 0) > complete + 1);
     expect(afterComplete.length).toBeGreaterThan(0);
-    for (const delay of afterComplete) expect(delay).toBeLessThanOrEqual(1_500);
-    expect(watched.detectionMs).toBeLessThanOrEqual(1_500);
+    for (const delay of afterComplete) expect(delay).toBeLessThanOrEqual(1_550);
+    expect(watched.detectionMs).toBeLessThanOrEqual(1_550);
   });
 
   it('progress in steps: the end is seen, with under a third of fixed polling and within max', () => {

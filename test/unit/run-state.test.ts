@@ -189,6 +189,25 @@ describe('run state machine', () => {
     expect(c.record.progressChange).toEqual({ at: 2_000, done: 40, after: 2_000 });
   });
 
+  it('learns the same from a jump the measured rate cannot explain', () => {
+    const proc = (done: number) => ({
+      ok: true as const,
+      run: run({
+        status: 'PROCESSING',
+        samples_completed: done,
+        samples_failed: 0,
+        runtime_params: { number_of_samples: 100 },
+      }),
+    });
+    const a = applyPoll(start, proc(0), ctx(0));
+    const b = applyPoll(a.record, proc(20), ctx(2_000)); // 10 a second
+    const steady = applyPoll(b.record, proc(40), ctx(4_000));
+    expect(steady.record.progressBatched).toBe(false);
+    const step = applyPoll(steady.record, proc(80), ctx(5_000)); // 40 where the rate gives 10
+    expect(step.record.progressBatched).toBe(true);
+    expect(step.record.progressLast).toEqual({ at: 5_000, done: 80, after: 4_000 });
+  });
+
   it('expires a run that is watched for too long', () => {
     const t = expireRun({ ...start, status: 'PROCESSING' }, 99);
     expect(t.finish).toBe('run.watch_timeout');
