@@ -14,7 +14,7 @@ import { fixed, machine, mb, met, ratio, seconds, table } from './report.js';
 import { FANOUT_CAPS, runScale, SCALE_RUNS, V8_YOUNG_GEN, type ScaleResult } from './scale.js';
 import { mean, percentile } from './stats.js';
 import { present } from './analysis.js';
-import { REPLAY_SEEDS, replayTable } from './replay.js';
+import { REPLAY_SEEDS, replayTable, RUN_KINDS } from './replay.js';
 
 const TARGET = {
   pollsRatio: 0.25,
@@ -88,15 +88,8 @@ function comparisonTable(results: PolicyResult[]): string {
 
 /** Polls and detection by kind of run: where each policy spends and where it is late. */
 function breakdownTable(results: PolicyResult[], shapeOf: Map<string, string>): string {
-  const groups: [string, (outcome: string, shape: string) => boolean][] = [
-    ['succeeded, linear', (o, s) => o === 'SUCCEEDED' && s === 'linear'],
-    ['succeeded, steps', (o, s) => o === 'SUCCEEDED' && s === 'steps'],
-    ['succeeded, tail', (o, s) => o === 'SUCCEEDED' && s === 'tail'],
-    ['failed', (o) => o === 'FAILED'],
-    ['canceled', (o) => o === 'CANCELED'],
-  ];
   const rows: string[][] = [];
-  for (const [name, match] of groups) {
+  for (const [name, match] of RUN_KINDS) {
     const row = [name];
     for (const result of results) {
       const runs = result.runs.filter((r) => match(r.outcome, shapeOf.get(r.runId) ?? ''));
@@ -214,8 +207,12 @@ function targetsTable(results: PolicyResult[]): string {
   const base = results.find((r) => r.policy === 'fixed');
   if (!adaptive || !base) return '';
   const pollsRatio = adaptive.pollsMean / base.pollsMean;
+  const succeededP95 = percentile(
+    present(adaptive.runs.filter((r) => r.outcome === 'SUCCEEDED').map((r) => r.detectionMs)),
+    95,
+  );
   const guarantees = results.every(
-    (r) => r.missedTerminal + r.pollsAfterTerminal + r.notDelivered === 0,
+    (r) => r.missedTerminal + r.pollsAfterTerminal + r.notDelivered + r.duplicates === 0,
   );
   return table(
     ['target (200 runs)', 'measured', 'met'],
@@ -226,17 +223,19 @@ function targetsTable(results: PolicyResult[]): string {
         met(pollsRatio <= TARGET.pollsRatio),
       ],
       [
-        'adaptive detection p95 ≤ 1.5 s',
+        'adaptive detection p95 ≤ 1.5 s, runs that SUCCEEDED (linear, steps, tail: the end ' +
+          'shows in progress)',
+        `${seconds(succeededP95)} s`,
+        met(succeededP95 <= TARGET.detectionP95Ms),
+      ],
+      [
+        'adaptive detection p95 ≤ 1.5 s, all runs (with FAILED and CANCELED, whose end ' +
+          'shows nowhere before it happens)',
         `${seconds(adaptive.detectionP95)} s`,
         met(adaptive.detectionP95 <= TARGET.detectionP95Ms),
       ],
       [
-        '(the same over the runs that SUCCEEDED, whose end progress can foresee)',
-        `${seconds(percentile(present(adaptive.runs.filter((r) => r.outcome === 'SUCCEEDED').map((r) => r.detectionMs)), 95))} s`,
-        '',
-      ],
-      [
-        'every end seen, no poll after it, every webhook delivered (all policies)',
+        'every end seen, no poll after it, every webhook delivered once (all policies)',
         guarantees ? 'yes' : 'no',
         met(guarantees),
       ],
