@@ -18,6 +18,16 @@ const ctx = (now: number): PollContext => ({
 });
 const run = (overrides: Record<string, unknown>) => Run.parse(runBody(overrides));
 const start = newRunRecord(RUN_ID, 0, 0);
+/** A successful poll of a PROCESSING run of 100 samples, `done` of them done. */
+const proc = (done: number) => ({
+  ok: true as const,
+  run: run({
+    status: 'PROCESSING',
+    samples_completed: done,
+    samples_failed: 0,
+    runtime_params: { number_of_samples: 100 },
+  }),
+});
 
 describe('run state machine', () => {
   it('logs a status change and resets the backoff', () => {
@@ -147,15 +157,6 @@ describe('run state machine', () => {
   });
 
   it('tracks progress once the run has left PENDING and aims at the predicted end', () => {
-    const proc = (done: number) => ({
-      ok: true as const,
-      run: run({
-        status: 'PROCESSING',
-        samples_completed: done,
-        samples_failed: 0,
-        runtime_params: { number_of_samples: 100 },
-      }),
-    });
     const a = applyPoll(start, proc(0), ctx(0));
     const b = applyPoll(a.record, proc(20), ctx(2_000));
     expect(b.record.progressStart).toEqual({ at: 0, done: 0, after: 0 });
@@ -167,15 +168,6 @@ describe('run state machine', () => {
   });
 
   it('learns from a look that finds a moving run unchanged that progress comes in batches', () => {
-    const proc = (done: number) => ({
-      ok: true as const,
-      run: run({
-        status: 'PROCESSING',
-        samples_completed: done,
-        samples_failed: 0,
-        runtime_params: { number_of_samples: 100 },
-      }),
-    });
     const a = applyPoll(start, proc(20), ctx(0));
     const b = applyPoll(a.record, proc(40), ctx(2_000));
     expect(b.record.progressBatched).toBe(false);
@@ -190,15 +182,6 @@ describe('run state machine', () => {
   });
 
   it('learns the same from a jump the measured rate cannot explain', () => {
-    const proc = (done: number) => ({
-      ok: true as const,
-      run: run({
-        status: 'PROCESSING',
-        samples_completed: done,
-        samples_failed: 0,
-        runtime_params: { number_of_samples: 100 },
-      }),
-    });
     const a = applyPoll(start, proc(0), ctx(0));
     const b = applyPoll(a.record, proc(20), ctx(2_000)); // 10 a second
     const steady = applyPoll(b.record, proc(40), ctx(4_000));
@@ -219,16 +202,6 @@ describe('run state machine', () => {
 });
 
 describe('progress lines', () => {
-  const proc = (done: number) => ({
-    ok: true as const,
-    run: run({
-      status: 'PROCESSING',
-      samples_completed: done,
-      samples_failed: 0,
-      runtime_params: { number_of_samples: 100 },
-    }),
-  });
-
   it('logs progress when it crosses a tenth of the run, not on every poll', () => {
     let record = applyPoll(start, proc(0), ctx(0)).record;
     const logged: unknown[] = [];
