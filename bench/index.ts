@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: builds the watcher, then measures it against the local simulator, every
  * part in its own process on 127.0.0.1: the 200-run comparison of the three poll policies and
- * the 10,000-run scale run. Prints the tables and writes bench/RESULTS.md. Takes about 7 minutes.
+ * the 10,000-run scale run. Prints the tables and writes bench/RESULTS.md. Takes about 6 minutes.
  *
  * `npm run bench -- comparison` or `-- scale` runs one part (printed only, RESULTS.md untouched).
  */

@@ -7,9 +7,14 @@
 export const SEMI_SPACE_FLAG = '--max-semi-space-size';
 export const SEMI_SPACE_MB = 8;
 
-/** Whether the operator already chose a semi-space size (node flag or NODE_OPTIONS). */
+/**
+ * Whether the operator already chose a semi-space size (node flag or NODE_OPTIONS; V8 takes
+ * `_` and `-` alike in flag names).
+ */
 export function semiSpaceChosen(execArgv: readonly string[], nodeOptions = ''): boolean {
-  return [...execArgv, ...nodeOptions.split(/\s+/)].some((arg) => arg.startsWith(SEMI_SPACE_FLAG));
+  return [...execArgv, ...nodeOptions.split(/\s+/)].some((arg) =>
+    arg.replaceAll('_', '-').startsWith(SEMI_SPACE_FLAG),
+  );
 }
 
 /** The argv for re-executing this process with the semi-space cap (node flags first). */

@@ -58,6 +58,8 @@ const ADAPTIVE = {
   windowSpacingJitter: 0.06,
   /** Past the window (a stall, or a slower end): wait half as long as it is overdue. */
   overdueShare: 0.5,
+  /** Every sample done for long: wait a tenth of the time since the last sample. */
+  finishingShare: 0.1,
 } as const;
 
 /**
@@ -159,7 +161,9 @@ export function predictedEndWindow(state: PollState): { start: number; end: numb
  * - Past the window with samples left (a stall, or a slowdown): wait half as long as it is
  *   overdue, so a run that is nearly done is seen soon and a stalled one backs off to max.
  * - Every sample done, run not ended (finishing work after the last sample): the end is
- *   imminent, though not instant: look every 1.35-1.5 min intervals.
+ *   imminent, though not instant: look every 1.46-1.55 min intervals, and once that has lasted
+ *   long, a tenth of the time since the last sample (at most max), so a run stuck there for
+ *   hours is not polled at the fastest pace for days.
  *
  * `exponential` (the baseline) waits uniformly in [min, clamp(watched time, min, max)]: without
  * jitter that doubles every wait, like the AWS SDK waiters, and it never looks at progress.
@@ -189,7 +193,10 @@ export function nextPollDelay(
     const share = ADAPTIVE.pendingShareOfMax;
     return within(maxMs * (share + (1 - share) * random()));
   }
-  if (progress.remaining <= 0) return closeLook();
+  if (progress.remaining <= 0) {
+    const sinceLastSample = state.progressLast ? now - state.progressLast.at : 0;
+    return within(Math.max(closeLook(), ADAPTIVE.finishingShare * sinceLastSample));
+  }
   const { windowStart, windowEnd } = progress;
   if (windowStart === null || windowEnd === null) {
     if (state.unchangedPolls === 0) return within(ADAPTIVE.firstRateGap * minMs);

@@ -223,7 +223,8 @@ function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
     record: next,
     events,
     finish: null,
-    changed: statusChanged || progressed,
+    // A flip to batched changes how later changes are placed: worth one write.
+    changed: statusChanged || progressed || progressBatched !== record.progressBatched,
     keyRefused: false,
     keyAccepted: true,
   };

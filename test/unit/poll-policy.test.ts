@@ -132,6 +132,13 @@ describe('progress-aware polling, one decision at a time', () => {
     expect(nextPollDelay({ ...complete, unchangedPolls: 5 }, timing, 20_000, high)).toBe(1_550);
   });
 
+  it('backs off once every sample has been done for long: a tenth of that time, up to max', () => {
+    const complete = moving(10_000, 100);
+    expect(nextPollDelay(complete, timing, 25_000, high)).toBe(1_550);
+    expect(nextPollDelay(complete, timing, 50_000, high)).toBe(4_000);
+    expect(nextPollDelay(complete, timing, 3_600_000, high)).toBe(10_000);
+  });
+
   it('once the window has passed, waits half as long as it is overdue', () => {
     const stalled = moving(4_000, 40); // the window ends at 10,075
     expect(nextPollDelay(stalled, timing, 10_500, high)).toBe(1_000);
@@ -304,12 +311,12 @@ describe('synthetic timelines: a run watched from creation to its end', () => {
     expect(watched.detectionMs).toBeLessThanOrEqual(timing.maxMs);
   });
 
-  it('a run that stays PENDING is looked at every 7.5-10 s', () => {
+  it('a run that stays PENDING is looked at every 9-10 s', () => {
     const queued: Timeline = (t) =>
       t >= 120_000 ? { status: 'CANCELED', done: 0 } : { status: 'PENDING', done: 0 };
     const watched = watch(queued, 120_000, 100);
     for (const delay of watched.delays) {
-      expect(delay).toBeGreaterThanOrEqual(7_500);
+      expect(delay).toBeGreaterThanOrEqual(9_000);
       expect(delay).toBeLessThanOrEqual(10_000);
     }
   });

@@ -173,6 +173,8 @@ describe('run state machine', () => {
     expect(b.record.progressBatched).toBe(false);
     const plateau = applyPoll(b.record, proc(40), ctx(3_000));
     expect(plateau.record.progressBatched).toBe(true);
+    expect(plateau.changed).toBe(true); // saved, so a restart keeps it
+    expect(applyPoll(plateau.record, proc(40), ctx(3_500)).changed).toBe(false);
     expect(plateau.record.lastPolledAt).toBe(3_000);
     // The step to 60 happened after the plateau look, not at the look that saw it.
     const c = applyPoll(plateau.record, proc(60), ctx(7_000));

@@ -7,6 +7,7 @@ describe('young generation cap of the entry point', () => {
     expect(semiSpaceChosen(['--enable-source-maps'], '--max-old-space-size=512')).toBe(false);
     expect(semiSpaceChosen(['--max-semi-space-size=16'], undefined)).toBe(true);
     expect(semiSpaceChosen([], '--trace-gc  --max-semi-space-size=0')).toBe(true);
+    expect(semiSpaceChosen([], '--max_semi_space_size=16')).toBe(true);
   });
 
   it('re-executes the same script and arguments with the cap before the other node flags', () => {
