@@ -89,7 +89,7 @@ export function jumpLooksBatched(
 /** The point the rate is measured from (see PollState.progressChange). */
 export function rateAnchor(
   state: Pick<PollState, 'progressStart' | 'progressLast' | 'progressChange'>,
-) {
+): ProgressPoint | null {
   const { progressStart, progressLast, progressChange } = state;
   // A first look may have landed anywhere inside a step of batched progress, a change only
   // just after a step: once a later change exists, measure from the first change.

@@ -143,7 +143,7 @@ function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
     });
   }
 
-  // The slope between the first and latest progress seen predicts the end (poll-policy.ts).
+  // The slope from the rate's anchor to the latest progress predicts the end (poll-policy.ts).
   // PENDING says nothing about speed, so measuring starts once the run has left it.
   let { progressStart, progressLast, progressChange, progressBatched } = record;
   // A look that finds a moving run's count unchanged, or a jump the measured rate cannot
@@ -166,7 +166,7 @@ function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
     progressChange = null;
     progressBatched = false;
   } else if (progressed) {
-    // After a plateau (a look that saw no change), the change happened since that look.
+    // Batched progress changed somewhere after the previous look; steady progress is current.
     const after = progressBatched && record.lastPolledAt !== null ? record.lastPolledAt : now;
     progressLast = { at: now, done, after };
     if (progressStart !== null) progressChange ??= progressLast;
