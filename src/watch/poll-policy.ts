@@ -100,8 +100,6 @@ export function rateAnchor(
 
 interface Progress {
   remaining: number;
-  /** Milliseconds per sample between the rate's anchor and the latest progress; null before movement. */
-  msPerSample: number | null;
   /** Epoch ms of the earliest and the latest moment the last sample can be done at that rate. */
   windowStart: number | null;
   windowEnd: number | null;
@@ -115,7 +113,7 @@ function progressOf(state: PollState): Progress | null {
   const gained = progressLast.done - anchor.done;
   const remaining = totalSamples - progressLast.done;
   if (elapsed <= 0 || gained <= 0 || remaining <= 0)
-    return { remaining, msPerSample: null, windowStart: null, windowEnd: null };
+    return { remaining, windowStart: null, windowEnd: null };
   const msPerSample = elapsed / gained;
   const finishIn = remaining * msPerSample;
   // Counts are whole samples: each end of the measured slope is off by up to one sample, so
@@ -124,7 +122,6 @@ function progressOf(state: PollState): Progress | null {
   const slack = (ADAPTIVE.slackShare * finishIn) / gained;
   return {
     remaining,
-    msPerSample,
     windowStart: Math.min(progressLast.after, progressLast.at - msPerSample) + finishIn - slack,
     windowEnd: progressLast.at + finishIn + slack,
   };
