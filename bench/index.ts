@@ -300,7 +300,7 @@ async function main(): Promise<void> {
           'start, stopped with SIGTERM; a second start is measured (first tick, then a 30 s ' +
           'window after 10 s of warm-up) and stopped; a third start does the same with ' +
           `\`NODE_OPTIONS=${V8_YOUNG_GEN}\` (V8 sizes the young generation itself; by default ` +
-          'the entry point caps it at 8 MB semi-spaces). Then every run ends, within 3 s of each ' +
+          'npm start and the image launch it with 8 MB semi-spaces). Then every run ends, within 3 s of each ' +
           'other, ' +
           'and a watcher with a fresh store and ' +
           Object.entries(FANOUT_CAPS)

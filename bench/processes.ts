@@ -74,6 +74,12 @@ export interface Child {
   stop: (signal?: NodeJS.Signals) => Promise<number | string>;
 }
 
+/**
+ * The watcher is launched as `npm start` and the image launch it: with 8 MB semi-spaces, unless
+ * NODE_OPTIONS chooses a size for the run being measured.
+ */
+export const WATCHER_NODE_FLAGS = ['--max-semi-space-size=8'];
+
 /** Runs `dist/<script>` on this Node with exactly `env` (plus PATH), output into `dir`. */
 export function startNode(
   name: string,
@@ -87,7 +93,9 @@ export function startNode(
   const out = openSync(stdoutFile, 'a');
   const err = openSync(stderrFile, 'a');
   const spawnedAt = Date.now();
-  const child = spawn(process.execPath, [path.join(DIST, script), ...args], {
+  const nodeFlags =
+    script === 'main.js' && !env['NODE_OPTIONS']?.includes('semi-space') ? WATCHER_NODE_FLAGS : [];
+  const child = spawn(process.execPath, [...nodeFlags, path.join(DIST, script), ...args], {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '', ...env },
     stdio: ['ignore', out, err],

@@ -28,9 +28,8 @@ const WINDOW_MS = 30_000;
 /** Defaults except POLL_MIN 5 s (the issue's scale setting). */
 const DEFAULTS_ENV = { POLL_MIN_INTERVAL_MS: '5000' } as const;
 /**
- * A second steady run with V8's own young-generation sizing, which the entry point
- * (src/runtime/young-generation.ts) replaces with 8 MB semi-spaces unless a size is chosen:
- * `0` is V8's "no size chosen", so this shows what the cap saves.
+ * A second steady run with V8's own young-generation sizing, where `npm start` and the image
+ * launch node with 8 MB semi-spaces: `0` is V8's "no size chosen", so this shows what the cap saves.
  */
 export const V8_YOUNG_GEN = '--max-semi-space-size=0';
 /**

@@ -25,6 +25,8 @@ export interface AppDeps {
 export interface App {
   readonly logger: Logger;
   readonly httpPort: number;
+  /** How long stop() may take before it gives up on in-flight work. */
+  readonly shutdownGraceMs: number;
   readonly watcher: Watcher;
   /** With exitWhenDone: resolves to the exit code once every run ended and every webhook settled. */
   readonly done: Promise<number>;
@@ -201,7 +203,16 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
       store.close();
     })());
 
-  return { logger, httpPort: http.port, watcher, done, readiness, reloadRunList, stop };
+  return {
+    logger,
+    httpPort: http.port,
+    shutdownGraceMs: config.shutdownGraceMs,
+    watcher,
+    done,
+    readiness,
+    reloadRunList,
+    stop,
+  };
 }
 
 /** With no receivers configured there is nothing to sign; deliveries are never created. */

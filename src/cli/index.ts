@@ -1,9 +1,10 @@
 /** The command line: `serve` (no arguments) or `deliveries list|replay`; started by main.ts. */
-import { startApp } from '../app.js';
+import { startApp, type App } from '../app.js';
 import { UsageError, runDeliveriesCommand } from './deliveries.js';
 import { ConfigError, loadConfig, resolveStateDir } from '../config/load.js';
 import { StoreSchemaError } from '../store/migrations.js';
 import { SqliteStore, StoreLockedError } from '../store/sqlite-store.js';
+import type { SignalInbox } from './signals.js';
 
 /**
  * Exit codes (sysexits): 0 done or stopped, 1 some run did not succeed, 64 bad command line,
@@ -48,19 +49,15 @@ function deliveriesCommand(args: string[]): void {
   }
 }
 
-async function serve(): Promise<void> {
-  // A signal during a long start (10,000 runs to load) is kept and honoured once started;
-  // without a handler Node would ignore SIGTERM as PID 1 in a container.
-  let earlySignal = false;
-  const early = () => (earlySignal = true);
-  process.once('SIGTERM', early).once('SIGINT', early);
-  let app;
+async function serve(signals: SignalInbox): Promise<void> {
+  // Signals are already caught (main.ts); one that arrived during the start is acted on as soon
+  // as the app exists, and SIGTERM as PID 1 in a container is never left to Node's default.
+  let app: App;
   try {
     app = await startApp(loadConfig(process.env), { env: process.env, cwd: process.cwd() });
   } catch (error) {
     exitForStartupError(error);
   }
-  process.off('SIGTERM', early).off('SIGINT', early);
   const crash = (error: unknown) => {
     app.logger.fatal(
       { event: 'watcher.crashed', run_id: null, err: error },
@@ -71,26 +68,33 @@ async function serve(): Promise<void> {
   process.on('uncaughtException', crash);
   process.on('unhandledRejection', crash);
 
-  const exit = (code: number) => void app.stop().then(() => process.exit(code), crash);
-  process.once('SIGTERM', () => exit(EXIT.ok));
-  process.once('SIGINT', () => exit(EXIT.ok));
-  process.on('SIGHUP', () => app.reloadRunList('SIGHUP'));
+  let exiting = false;
+  const exit = (code: number) => {
+    if (exiting) return;
+    exiting = true;
+    // app.stop() ends within the grace; this backstop only matters if some close never settles.
+    setTimeout(() => process.exit(code), app.shutdownGraceMs + 2_000).unref();
+    app.stop().then(() => process.exit(code), crash);
+  };
+  signals.onStop(() => exit(EXIT.ok));
+  signals.onReload(() => app.reloadRunList('SIGHUP'));
   void app.done.then(exit);
-  if (earlySignal) exit(EXIT.ok);
 }
 
-const [command, ...args] = process.argv.slice(2);
-try {
-  if (command === 'deliveries') deliveriesCommand(args);
-  else if (command === undefined) await serve();
-  else
+export async function runCli(argv: readonly string[], signals: SignalInbox): Promise<void> {
+  const [command, ...args] = argv;
+  try {
+    if (command === 'deliveries') deliveriesCommand(args);
+    else if (command === undefined) await serve(signals);
+    else
+      die(
+        EXIT.usage,
+        `unknown command "${command}"; run without arguments to watch, or "deliveries list|replay"`,
+      );
+  } catch (error) {
     die(
-      EXIT.usage,
-      `unknown command "${command}"; run without arguments to watch, or "deliveries list|replay"`,
+      EXIT.internal,
+      `failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
     );
-} catch (error) {
-  die(
-    EXIT.internal,
-    `failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
-  );
+  }
 }

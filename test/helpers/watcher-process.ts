@@ -7,6 +7,35 @@ import type { LogLine } from './log-sink.js';
 
 export const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
+/**
+ * Every child a test starts, on the global object so the jest setup file (a module instance of
+ * its own) sees the same set; `test/helpers/end-children.ts` ends them after each test.
+ */
+const live: Set<ChildProcess> = ((globalThis as { __testChildren?: Set<ChildProcess> })
+  .__testChildren ??= new Set());
+
+/** Adds a child to the set ended after each test. */
+export function trackChild(child: ChildProcess): ChildProcess {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
+/** SIGTERM, then SIGKILL if it has not exited after `graceMs`; resolves once it has exited. */
+export async function endChild(child: ChildProcess, graceMs = 2_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Ends every child still running (after each test, passed or failed). */
+export async function endAllChildren(): Promise<void> {
+  await Promise.all([...live].map((child) => endChild(child)));
+}
+
 export interface WatcherProcess {
   child: ChildProcess;
   /** Raw stdout and stderr so far. */
@@ -42,6 +71,7 @@ export function startWatcher(
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  trackChild(child);
   let out = '';
   let err = '';
   const waiters = new Set<() => void>();
