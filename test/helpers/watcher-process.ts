@@ -11,8 +11,9 @@ export const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url)
  * Every child a test starts, on the global object so the jest setup file (a module instance of
  * its own) sees the same set; `test/helpers/end-children.ts` ends them after each test.
  */
-const live: Set<ChildProcess> = ((globalThis as { __testChildren?: Set<ChildProcess> })
-  .__testChildren ??= new Set());
+const live: Set<ChildProcess> = ((
+  globalThis as { __testChildren?: Set<ChildProcess> }
+).__testChildren ??= new Set());
 
 /** Adds a child to the set ended after each test. */
 export function trackChild(child: ChildProcess): ChildProcess {
