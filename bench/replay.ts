@@ -45,7 +45,7 @@ export function replay(scenario: Scenario, timing: PollTiming, seed: number): Re
     const transition = applyPoll(
       record,
       { ok: true, run },
-      { now: at, timing, notFoundThreshold: 3, random },
+      { now: at, timing, notFoundAfterMs: 60_000, random },
     );
     if (transition.finish) {
       results.push({

@@ -103,7 +103,7 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
     pollCron: config.pollCron,
     concurrency: config.pollConcurrency,
     ratePerSecond: config.pollRatePerSecond,
-    notFoundThreshold: config.notFoundThreshold,
+    notFoundAfterMs: config.notFoundAfterMs,
     maxWatchMs: config.maxWatchMs,
     now,
     metrics: metrics.recorder,

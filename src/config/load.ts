@@ -33,7 +33,7 @@ export const ENV_SETTINGS: Readonly<Record<string, readonly [keyof Settings, Env
   POLL_CONCURRENCY: ['pollConcurrency', 'number'],
   POLL_RATE_PER_SECOND: ['pollRatePerSecond', 'number'],
   REQUEST_TIMEOUT_MS: ['requestTimeoutMs', 'number'],
-  NOT_FOUND_THRESHOLD: ['notFoundThreshold', 'number'],
+  NOT_FOUND_AFTER_MS: ['notFoundAfterMs', 'number'],
   MAX_WATCH_MS: ['maxWatchMs', 'number'],
   WEBHOOK_TIMEOUT_MS: ['webhookTimeoutMs', 'number'],
   WEBHOOK_RETRY_SCHEDULE_MS: ['webhookRetryScheduleMs', 'list'],

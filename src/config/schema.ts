@@ -61,7 +61,7 @@ export const Settings = z
     pollConcurrency: z.int().min(1).max(256).default(8),
     pollRatePerSecond: z.number().positive().max(10_000).default(20),
     requestTimeoutMs: Millis.default(10_000),
-    notFoundThreshold: z.int().min(1).max(100).default(3),
+    notFoundAfterMs: Millis.default(10 * 60_000),
     maxWatchMs: Millis.default(7 * DAY_MS),
     webhookTimeoutMs: Millis.default(15_000),
     webhookRetryScheduleMs: z.array(Millis).default(DEFAULT_WEBHOOK_RETRY_SCHEDULE_MS),

@@ -62,6 +62,10 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE runs ADD COLUMN progress_change_after INTEGER;
   ALTER TABLE runs ADD COLUMN progress_batched INTEGER NOT NULL DEFAULT 0;
   `,
+  // v4: a run ends as not found after 404s for a stretch of time, not after a count of them.
+  `
+  ALTER TABLE runs ADD COLUMN not_found_since INTEGER;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

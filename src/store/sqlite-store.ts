@@ -230,6 +230,7 @@ const RUN_COLUMNS = [
   'progress_change_done',
   'progress_change_after',
   'progress_batched',
+  'not_found_since',
   'finished_at',
   'outcome',
 ] as const;
@@ -319,6 +320,7 @@ function runParams(r: RunRecord): Record<RunColumn, SQLInputValue> {
     progress_change_done: r.progressChange?.done ?? null,
     progress_change_after: r.progressChange?.after ?? null,
     progress_batched: r.progressBatched ? 1 : 0,
+    not_found_since: r.notFoundSince,
     finished_at: r.finishedAt,
     outcome: r.outcome,
   };
@@ -386,6 +388,7 @@ const RunRow = z
     progress_change_done: Count.nullable(),
     progress_change_after: Millis.nullable(),
     progress_batched: z.union([z.literal(0), z.literal(1)]),
+    not_found_since: Millis.nullable(),
     finished_at: Millis.nullable(),
     outcome: z.enum(FINISH_TYPES).nullable(),
   })
@@ -410,6 +413,7 @@ const RunRow = z
       nextDueAt: row.next_due_at,
       unchangedPolls: row.unchanged_polls,
       notFoundCount: row.not_found_count,
+      notFoundSince: row.not_found_since,
       progressStart: point(row.progress_start_at, row.progress_start_done, 'progress_start'),
       progressLast: point(
         row.progress_last_at,

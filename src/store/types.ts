@@ -27,6 +27,8 @@ export interface RunRecord {
   /** Polls in a row that saw neither a new status nor new progress. */
   unchangedPolls: number;
   notFoundCount: number;
+  /** Epoch ms of the first 404 of the current stretch of 404s; null once the run answers. */
+  notFoundSince: number | null;
   /** First and latest progress seen while the run moved; their slope predicts the end. */
   progressStart: ProgressPoint | null;
   progressLast: ProgressPoint | null;

@@ -16,7 +16,8 @@ export type PollOutcome = { ok: true; run: Run } | { ok: false; error: unknown }
 export interface PollContext {
   now: number;
   timing: PollTiming;
-  notFoundThreshold: number;
+  /** 404s for this long (from the first of a stretch) end the run as not found. */
+  notFoundAfterMs: number;
   random: () => number;
 }
 
@@ -43,6 +44,7 @@ export function newRunRecord(runId: string, now: number, firstDueAt: number): Ru
     lastPolledAt: null,
     unchangedPolls: 0,
     notFoundCount: 0,
+    notFoundSince: null,
     progressStart: null,
     progressLast: null,
     progressChange: null,
@@ -177,6 +179,7 @@ function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
     status,
     snapshot: run,
     notFoundCount: 0,
+    notFoundSince: null,
     lastPolledAt: now,
     unchangedPolls: statusChanged || progressed ? 0 : record.unchangedPolls + 1,
     progressStart,
@@ -261,9 +264,12 @@ function applyFailure(record: RunRecord, error: unknown, ctx: PollContext): Tran
   }
 
   if (error instanceof RunNotFoundError) {
+    // Vendor lag or a proxy's 404 page can hide a real run for a while: only 404s that last
+    // NOT_FOUND_AFTER_MS end it. Until then it is looked at again, backing off to the max.
     const notFoundCount = record.notFoundCount + 1;
-    if (notFoundCount >= ctx.notFoundThreshold) {
-      const end = finished({ ...record, notFoundCount }, 'run.not_found', now);
+    const notFoundSince = record.notFoundSince ?? now;
+    if (now - notFoundSince >= ctx.notFoundAfterMs) {
+      const end = finished({ ...record, notFoundCount, notFoundSince }, 'run.not_found', now);
       return {
         ...base,
         record: end,
@@ -276,7 +282,11 @@ function applyFailure(record: RunRecord, error: unknown, ctx: PollContext): Tran
             event: 'run.not_found',
             runId: record.runId,
             msg: 'run not found; no longer watched',
-            fields: { not_found_count: notFoundCount, watch_duration_ms: now - record.addedAt },
+            fields: {
+              not_found_count: notFoundCount,
+              not_found_for_ms: now - notFoundSince,
+              watch_duration_ms: now - record.addedAt,
+            },
           },
         ],
       };
@@ -284,7 +294,12 @@ function applyFailure(record: RunRecord, error: unknown, ctx: PollContext): Tran
     return {
       ...base,
       keyAccepted: true,
-      record: { ...record, notFoundCount, nextDueAt: now + timing.minMs },
+      record: {
+        ...record,
+        notFoundCount,
+        notFoundSince,
+        nextDueAt: now + Math.min(timing.minMs * 2 ** (notFoundCount - 1), timing.maxMs),
+      },
       events: [pollFailed(record.runId, error, { not_found_count: notFoundCount })],
     };
   }

@@ -27,7 +27,7 @@ export interface WatcherOptions {
   pollCron: string;
   concurrency: number;
   ratePerSecond: number;
-  notFoundThreshold: number;
+  notFoundAfterMs: number;
   maxWatchMs: number;
   now?: () => number;
   random?: () => number;
@@ -197,7 +197,7 @@ export class Watcher {
     const transition = applyPoll(record, outcome, {
       now: this.#o.now(),
       timing: this.#o.timing,
-      notFoundThreshold: this.#o.notFoundThreshold,
+      notFoundAfterMs: this.#o.notFoundAfterMs,
       random: this.#o.random,
     });
     this.#trackKey(transition, runId);

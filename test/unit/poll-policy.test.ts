@@ -216,7 +216,7 @@ function watch(timeline: Timeline, endAt: number, total: number, policy?: PollPo
   const ctx = (now: number) => ({
     now,
     timing: { ...timing, ...(policy ? { policy } : {}) },
-    notFoundThreshold: 3,
+    notFoundAfterMs: 60_000,
     random,
   });
   let record = newRunRecord('3c90c3cc-0d44-4b50-8888-8dd25736052a', 0, 400);

@@ -13,7 +13,7 @@ const RUN_ID = exampleRun.id;
 const ctx = (now: number): PollContext => ({
   now,
   timing: { minMs: 1_000, maxMs: 10_000 },
-  notFoundThreshold: 3,
+  notFoundAfterMs: 60_000,
   random: () => 0,
 });
 const run = (overrides: Record<string, unknown>) => Run.parse(runBody(overrides));
@@ -100,28 +100,44 @@ describe('run state machine', () => {
     ).toEqual([]);
   });
 
-  it('ends as not found after the threshold of consecutive 404s', () => {
-    const nf = { ok: false as const, error: new RunNotFoundError('404', RUN_ID, 404) };
-    const first = applyPoll(start, nf, ctx(1));
-    const second = applyPoll(first.record, nf, ctx(2));
-    expect([first.finish, second.finish]).toEqual([null, null]);
-    expect(second.events[0]).toMatchObject({
-      event: 'poll.failed',
-      fields: { not_found_count: 2 },
+  const nf = { ok: false as const, error: new RunNotFoundError('404', RUN_ID, 404) };
+
+  it('ends as not found only once 404s have lasted NOT_FOUND_AFTER_MS, backing off meanwhile', () => {
+    // A burst of 404s, however many, does not end the run (ctx: 60 s, min 1 s, max 10 s).
+    let record = start;
+    const delays: number[] = [];
+    for (let at = 1_000; at < 61_000; at = record.nextDueAt) {
+      const t = applyPoll(record, nf, ctx(at));
+      expect(t.finish).toBeNull();
+      expect(t.events[0]).toMatchObject({ event: 'poll.failed' });
+      delays.push(t.record.nextDueAt - at);
+      record = t.record;
+    }
+    expect(delays.slice(0, 5)).toEqual([1_000, 2_000, 4_000, 8_000, 10_000]);
+    expect(record.notFoundSince).toBe(1_000);
+    const end = applyPoll(record, nf, ctx(61_000));
+    expect(end.finish).toBe('run.not_found');
+    expect(end.events[0]).toMatchObject({
+      event: 'run.not_found',
+      fields: { not_found_for_ms: 60_000, not_found_count: delays.length + 1 },
     });
-    const third = applyPoll(second.record, nf, ctx(3));
-    expect(third.finish).toBe('run.not_found');
-    expect(third.events.map((e) => e.event)).toEqual(['run.not_found']);
   });
 
-  it('resets the 404 count once the run answers', () => {
-    const nf = { ok: false as const, error: new RunNotFoundError('404', RUN_ID, 404) };
-    const seen = applyPoll(
-      applyPoll(start, nf, ctx(1)).record,
-      { ok: true, run: run({ status: 'PENDING' }) },
-      ctx(2),
+  it('a run that 404s for a while and then answers is watched to its end', () => {
+    let record = start;
+    for (const at of [1_000, 2_000, 20_000]) record = applyPoll(record, nf, ctx(at)).record;
+    const seen = applyPoll(record, { ok: true, run: run({ status: 'PROCESSING' }) }, ctx(21_000));
+    expect(seen.record).toMatchObject({ notFoundCount: 0, notFoundSince: null });
+    // A later 404 starts a new stretch: it does not inherit the old one's start.
+    const later = applyPoll(seen.record, nf, ctx(70_000));
+    expect(later.finish).toBeNull();
+    expect(later.record.notFoundSince).toBe(70_000);
+    const done = applyPoll(
+      later.record,
+      { ok: true, run: run({ status: 'SUCCEEDED' }) },
+      ctx(80_000),
     );
-    expect(seen.record.notFoundCount).toBe(0);
+    expect(done.finish).toBe('run.succeeded');
   });
 
   it('keeps the run and slows down when the key is refused', () => {

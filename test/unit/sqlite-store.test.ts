@@ -471,7 +471,7 @@ describe('SqliteStore lock', () => {
       const store = SqliteStore.open(process.argv[2]);
       store.finishRun(
         { runId: 'run-child', addedAt: 1, status: 'FAILED', snapshot: null, nextDueAt: 1,
-          lastPolledAt: null, unchangedPolls: 0, notFoundCount: 0, progressStart: null,
+          lastPolledAt: null, unchangedPolls: 0, notFoundCount: 0, notFoundSince: null, progressStart: null,
           progressLast: null, progressChange: null, progressBatched: false,
           finishedAt: 2, outcome: 'run.failed' },
         [],

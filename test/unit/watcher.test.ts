@@ -40,7 +40,7 @@ function setup(store = new MemoryStore()) {
     pollCron: '* * * * * *',
     concurrency: 4,
     ratePerSecond: 100,
-    notFoundThreshold: 3,
+    notFoundAfterMs: 60_000,
     maxWatchMs: 60_000,
     random: () => 0,
   });
