@@ -1,13 +1,4 @@
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  realpathSync,
-  statSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { z } from 'zod';
@@ -18,31 +9,24 @@ import type { Delivery, DeliveryState, ProgressPoint, RunRecord, Store } from '.
 export { SCHEMA_VERSION, StoreSchemaError } from './migrations.js';
 
 export const DB_FILE = 'watcher.sqlite';
-export const LOCK_FILE = 'watcher.lock';
+/** The pid lock file of releases before the kernel-held lock; removed when found. */
+const LEGACY_LOCK_FILE = 'watcher.lock';
 const BUSY_TIMEOUT_MS = 5_000;
-/** A lock file without a readable pid younger than this is being written by its owner right now. */
-const UNREADABLE_LOCK_GRACE_MS = 5_000;
+/** SQLITE_BUSY and SQLITE_LOCKED, the primary codes of "another connection holds the lock". */
+const LOCKED_CODES = new Set([5, 6]);
 
-/** Another watcher (another process, or this one) already holds the state directory. */
+/** Another watcher, or a `deliveries` command, holds the state directory's database. */
 export class StoreLockedError extends Error {
   readonly code = 'STORE_LOCKED';
   readonly stateDir: string;
-  /** The pid written in the lock file; null when it could not be read. */
-  readonly pid: number | null;
-  constructor(stateDir: string, pid: number | null) {
-    const holder =
-      pid === process.pid
-        ? 'this process'
-        : pid === null
-          ? 'another watcher (pid unknown)'
-          : `another watcher (pid ${pid})`;
+  constructor(stateDir: string, options?: ErrorOptions) {
     super(
-      `state directory ${stateDir} is already in use by ${holder}; stop it or use another ` +
-        `STATE_DIR (if no watcher runs there, delete ${join(stateDir, LOCK_FILE)})`,
+      `state directory ${stateDir} is in use by another watcher or deliveries command (its ` +
+        'database is locked); stop that process or use another STATE_DIR',
+      options,
     );
     this.name = new.target.name;
     this.stateDir = stateDir;
-    this.pid = pid;
   }
 }
 
@@ -60,8 +44,15 @@ export class StoreCorruptError extends Error {
 }
 
 /**
- * The embedded durable store (DESIGN.md, Durability): one SQLite file in STATE_DIR, in WAL mode,
- * used by one process at a time.
+ * The embedded durable store: one SQLite file in STATE_DIR, in WAL mode, used by one process at
+ * a time.
+ *
+ * One process at a time is enforced by the kernel, not by a pid file: the connection runs in
+ * `locking_mode=EXCLUSIVE` and takes the write lock at open, so it holds a POSIX lock on the
+ * file for as long as it lives. The kernel drops that lock when the process dies, however it
+ * dies (SIGKILL, OOM, a zombie whose files are closed), and the lock is the same across pid
+ * namespaces, so two containers sharing a volume cannot both open it. Network filesystems
+ * whose locks do not work (some NFS setups) are not supported for STATE_DIR.
  *
  * `synchronous=NORMAL` with WAL: a commit is appended to the WAL before `COMMIT` returns, but the
  * WAL is fsynced only at checkpoints. A killed process (`kill -9`, OOM) therefore loses nothing,
@@ -73,36 +64,32 @@ export class StoreCorruptError extends Error {
  */
 export class SqliteStore implements Store {
   readonly #db: DatabaseSync;
-  readonly #lock: StateLock | null;
   readonly #sql: ReturnType<typeof prepareStatements>;
   #closed = false;
 
-  private constructor(db: DatabaseSync, lock: StateLock | null) {
+  private constructor(db: DatabaseSync) {
     this.#db = db;
-    this.#lock = lock;
     this.#sql = prepareStatements(db);
   }
 
   /**
-   * Opens (creating if needed) `<stateDir>/watcher.sqlite`, after taking the directory's lock;
-   * `':memory:'` opens a private in-memory database with no lock and no file.
-   * @throws StoreLockedError when another live watcher holds the directory
+   * Opens (creating if needed) `<stateDir>/watcher.sqlite` and takes its lock; `':memory:'`
+   * opens a private in-memory database. A new directory is created 0700 and a new file 0600:
+   * the store keeps receiver URLs, which may carry tokens.
+   * @throws StoreLockedError when another process holds the database
    * @throws StoreSchemaError when the file is newer than this build or a migration fails
    */
   static open(stateDir: string): SqliteStore {
-    if (stateDir === ':memory:') return new SqliteStore(openDatabase(':memory:'), null);
-    mkdirSync(stateDir, { recursive: true });
-    const lock = StateLock.acquire(stateDir);
+    if (stateDir === ':memory:') return new SqliteStore(openDatabase(':memory:', stateDir));
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const file = join(stateDir, DB_FILE);
+    closeSync(openSync(file, 'a', 0o600)); // SQLite gives its -wal and -shm files this mode too
+    const db = openDatabase(file, stateDir);
     try {
-      const db = openDatabase(join(lock.dir, DB_FILE));
-      try {
-        return new SqliteStore(db, lock);
-      } catch (error) {
-        db.close();
-        throw error;
-      }
+      removeLegacyLockFile(stateDir);
+      return new SqliteStore(db);
     } catch (error) {
-      lock.release();
+      db.close();
       throw error;
     }
   }
@@ -173,15 +160,11 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Closes the database and releases the directory's lock; a second call does nothing. */
+  /** Closes the database, which releases its lock; a second call does nothing. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      this.#db.close();
-    } finally {
-      this.#lock?.release();
-    }
+    this.#db.close();
   }
 
   #transaction(work: () => void): void {
@@ -197,18 +180,37 @@ export class SqliteStore implements Store {
   }
 }
 
-function openDatabase(path: string): DatabaseSync {
+function openDatabase(path: string, stateDir: string): DatabaseSync {
   const db = new DatabaseSync(path);
   try {
-    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // No waiting for the lock: a holder is another watcher, which keeps it for its lifetime.
+    db.exec('PRAGMA busy_timeout = 0');
+    db.exec('PRAGMA locking_mode = EXCLUSIVE');
     const mode = db.prepare('PRAGMA journal_mode = WAL').get()?.['journal_mode'];
+    // An empty write transaction takes the exclusive lock now; EXCLUSIVE mode never lets it go.
+    db.exec('BEGIN IMMEDIATE; COMMIT');
+    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // ':memory:' answers 'memory'; a filesystem without shared memory may refuse WAL.
     db.exec(`PRAGMA synchronous = ${mode === 'wal' ? 'NORMAL' : 'FULL'}`);
     migrate(db);
     return db;
   } catch (error) {
     db.close();
+    if (isLockedError(error)) throw new StoreLockedError(stateDir, { cause: error });
     throw error;
+  }
+}
+
+function isLockedError(error: unknown): boolean {
+  const code = (error as { errcode?: unknown } | null)?.errcode;
+  return typeof code === 'number' && LOCKED_CODES.has(code & 0xff);
+}
+
+function removeLegacyLockFile(stateDir: string): void {
+  try {
+    unlinkSync(join(stateDir, LEGACY_LOCK_FILE));
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') throw error;
   }
 }
 
@@ -484,131 +486,6 @@ function toDelivery(row: Record<string, unknown>): Delivery {
     z.prettifyError(parsed.error),
     parsed.error,
   );
-}
-
-/**
- * Locks whose holder is this process. A lock is process-wide by nature, so this one piece of
- * module state is deliberate: it is what tells a second `open` in this process (refused) from a
- * lock file a previous process with our pid left behind (stale).
- */
-const heldLocks = new Set<string>();
-
-/**
- * `<stateDir>/watcher.lock`, created exclusively (`wx`) and holding the owner's pid.
- *
- * A lock left by a dead process (SIGKILL, OOM, power cut) is taken over, so a restart recovers
- * on its own. A lock holding our own pid is stale too: in a container the watcher is usually
- * pid 1 (or the same low pid) on every start, so a lock from the previous run of the container
- * names us. The converse is the caveat: if an unrelated process in the new container happens to
- * have the old pid, the lock looks alive and is refused until the file is deleted by hand.
- * A pid can only be checked on this host: two hosts (or containers with separate pid namespaces)
- * sharing one STATE_DIR volume are not protected, and the design runs one replica per STATE_DIR.
- * Two processes taking over the same stale lock at the same instant can, in a small window, both
- * succeed (each unlinks, one may unlink the other's fresh file); supervisors start one watcher
- * per STATE_DIR, so this is accepted rather than guarded with OS locks Node does not expose.
- */
-class StateLock {
-  readonly dir: string;
-  readonly #path: string;
-
-  private constructor(dir: string) {
-    this.dir = dir;
-    this.#path = join(dir, LOCK_FILE);
-  }
-
-  /** `stateDir` must exist; its real path is the lock's identity, however it is spelled. */
-  static acquire(stateDir: string): StateLock {
-    const lock = new StateLock(realpathSync(stateDir));
-    if (heldLocks.has(lock.#path)) throw new StoreLockedError(lock.dir, process.pid);
-    // Each pass either creates the file or removes a stale one; a third pass means a race lost.
-    for (let pass = 0; pass < 3; pass += 1) {
-      if (lock.#tryCreate()) {
-        heldLocks.add(lock.#path);
-        return lock;
-      }
-      const holder = lock.#readHolder();
-      if (holder === undefined) continue; // released between our create and read
-      if (!isStale(holder)) throw new StoreLockedError(lock.dir, holder.pid);
-      removeIfUnchanged(lock.#path, holder.text);
-    }
-    throw new StoreLockedError(lock.dir, null);
-  }
-
-  release(): void {
-    if (!heldLocks.delete(this.#path)) return;
-    const holder = this.#readHolder();
-    // Leave a file that is no longer ours (deleted by hand and taken by another watcher).
-    if (holder?.pid === process.pid) removeIfUnchanged(this.#path, holder.text);
-  }
-
-  #tryCreate(): boolean {
-    let fd: number;
-    try {
-      fd = openSync(this.#path, 'wx', 0o644);
-    } catch (error) {
-      if (errnoCode(error) === 'EEXIST') return false;
-      throw error;
-    }
-    try {
-      writeSync(fd, `${process.pid}\n`);
-    } finally {
-      closeSync(fd);
-    }
-    return true;
-  }
-
-  /** undefined when the file is gone. */
-  #readHolder(): LockHolder | undefined {
-    try {
-      const text = readFileSync(this.#path, 'utf8');
-      const ageMs = Date.now() - statSync(this.#path).mtimeMs;
-      return { text, pid: parsePid(text), ageMs };
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return undefined;
-      throw error;
-    }
-  }
-}
-
-interface LockHolder {
-  text: string;
-  pid: number | null;
-  ageMs: number;
-}
-
-function isStale(holder: LockHolder): boolean {
-  // Between the owner's create and its write the file is empty; give it time before judging.
-  if (holder.pid === null) return holder.ageMs > UNREADABLE_LOCK_GRACE_MS;
-  return holder.pid === process.pid || !isAlive(holder.pid);
-}
-
-function parsePid(text: string): number | null {
-  const trimmed = text.trim();
-  if (!/^\d{1,10}$/.test(trimmed)) return null;
-  const pid = Number(trimmed);
-  // 0 and negative values would address process groups in kill(2).
-  return pid > 0 && Number.isSafeInteger(pid) ? pid : null;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0); // signal 0: existence and permission check only
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to another user.
-    if (errnoCode(error) === 'ESRCH') return false;
-    if (errnoCode(error) === 'EPERM') return true;
-    throw error;
-  }
-}
-
-/** Narrows the window in which a takeover could delete a lock another process just created. */
-function removeIfUnchanged(path: string, expected: string): void {
-  try {
-    if (readFileSync(path, 'utf8') === expected) unlinkSync(path);
-  } catch (error) {
-    if (errnoCode(error) !== 'ENOENT') throw error;
-  }
 }
 
 /** Not `instanceof Error`: errors from another realm (a vm context, as under jest) fail that. */

@@ -104,29 +104,6 @@ describe('durability: restarts, crashes and the live run list', () => {
     expect(second.byEvent('run.finished').filter((l) => finishedFirst.has(l.run_id))).toEqual([]);
   });
 
-  it('refuses a second process on the same STATE_DIR', async () => {
-    const scenario = generateScenario({
-      seed: 1,
-      count: 1,
-      startSpreadMs: 0,
-      minDurationMs: 60_000,
-      maxDurationMs: 60_000,
-    });
-    const api = await world.api(scenario);
-    const env = watchEnv(api.url, [scenario.runs[0]!.runId], [], {
-      EXIT_WHEN_DONE: 'false',
-      STATE_DIR: tempDir('watcher-lock-'),
-    });
-    const first = world.watcher(env);
-    await first.waitFor((l) => l.event === 'watcher.started');
-    const second = world.watcher(env);
-    expect(await second.exited).toBe(75);
-    expect(second.stderr()).toMatch(
-      new RegExp(`^dataframer-run-watcher: .*${first.child.pid}.*\\n$`),
-    );
-    expect(second.stdout()).toBe('');
-  });
-
   it('lists and replays dead-lettered deliveries from the command line, with the same webhook-id', async () => {
     const scenario = generateScenario({
       seed: 8,

@@ -52,15 +52,25 @@ export interface WatcherProcess {
   kill: (signal?: NodeJS.Signals) => void;
 }
 
+export interface WatcherOptions {
+  cwd?: string;
+  args?: string[];
+  main?: string;
+  /** A command that runs node for us, e.g. `['unshare', '-fp', '--mount-proc']`. */
+  wrap?: string[];
+}
+
 /**
  * Runs the built program (dist/main.js) with only the env given here (plus PATH), the way a
  * container would, on the Node that runs the tests.
  */
 export function startWatcher(
   env: Record<string, string>,
-  options: { cwd?: string; args?: string[]; main?: string } = {},
+  options: WatcherOptions = {},
 ): WatcherProcess {
-  const child = spawn(process.execPath, [options.main ?? MAIN, ...(options.args ?? [])], {
+  const [command, ...prefix] = [...(options.wrap ?? []), process.execPath];
+  const argv = [...prefix, options.main ?? MAIN, ...(options.args ?? [])];
+  const child = spawn(command!, argv, {
     cwd: options.cwd ?? process.cwd(),
     env: {
       PATH: process.env['PATH'] ?? '',

@@ -2,7 +2,12 @@ import { afterEach } from '@jest/globals';
 import { DemoReceiver, type DemoReceiverOptions } from '../../src/demo/receiver.js';
 import type { Scenario } from '../../src/demo/scenario.js';
 import { Simulator, type Faults } from '../../src/demo/simulator.js';
-import { startWatcher, type WatcherProcess } from './watcher-process.js';
+import {
+  endChild,
+  startWatcher,
+  type WatcherOptions,
+  type WatcherProcess,
+} from './watcher-process.js';
 
 export const API_KEY = 'df_test_key_7f3a9c1e5b';
 export const SECRET = `whsec_${Buffer.alloc(32, 42).toString('base64')}`;
@@ -15,6 +20,8 @@ export const FAST_ENV = {
   WEBHOOK_RETRY_SCHEDULE_MS: '50,100,200,400',
   EXIT_WHEN_DONE: 'true',
   SHUTDOWN_GRACE_MS: '5000',
+  REQUEST_TIMEOUT_MS: '2000',
+  WEBHOOK_TIMEOUT_MS: '2000',
 };
 
 /**
@@ -62,15 +69,10 @@ export function useWorld() {
       cleanups.push(() => receiver.close());
       return { receiver, url };
     },
-    watcher(
-      env: Record<string, string>,
-      options: { cwd?: string; args?: string[]; main?: string } = {},
-    ): WatcherProcess {
+    watcher(env: Record<string, string>, options: WatcherOptions = {}): WatcherProcess {
       const watcher = startWatcher(env, options);
-      cleanups.push(async () => {
-        watcher.kill('SIGKILL');
-        await watcher.exited;
-      });
+      // 'exit', not 'close': a grandchild that outlived it may still hold its stdout.
+      cleanups.push(() => endChild(watcher.child, 0));
       return watcher;
     },
   };
