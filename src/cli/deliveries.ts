@@ -1,4 +1,4 @@
-import type { Store, DeliveryState } from '../store/types.js';
+import type { Delivery, DeliveryState, Store } from '../store/types.js';
 import { redactUrl } from '../notify/webhook-sender.js';
 
 const STATES: readonly DeliveryState[] = ['pending', 'delivered', 'disabled', 'dead_lettered'];
@@ -7,8 +7,11 @@ export class UsageError extends Error {}
 
 export const DELIVERIES_USAGE = [
   'usage: main.js deliveries list [--state dead_lettered|pending|delivered|disabled|all]',
-  '       main.js deliveries replay <delivery-id>... | --all-dead',
+  '       main.js deliveries replay (<delivery-id>... | --all-dead | --all) [--to <url>]',
 ].join('\n');
+
+/** Deliveries a replay may take: the ones that will not be sent otherwise. */
+const REPLAYABLE: readonly DeliveryState[] = ['dead_lettered', 'disabled'];
 
 /**
  * `deliveries list|replay`: operator commands on the outbox. They open the state directory
@@ -51,27 +54,14 @@ export function runDeliveriesCommand(
     return;
   }
   if (verb === 'replay') {
-    const ids =
-      rest[0] === '--all-dead' ? store.listDeliveries('dead_lettered').map((d) => d.id) : rest;
-    if (ids.length === 0) throw new UsageError(DELIVERIES_USAGE);
-    for (const id of ids) {
-      const delivery = store.getDelivery(id);
-      if (!delivery) throw new UsageError(`no delivery with id ${id}`);
-      if (delivery.state !== 'dead_lettered')
-        throw new UsageError(`delivery ${id} is ${delivery.state}, not dead_lettered`);
-      store.saveDelivery({
-        ...delivery,
-        state: 'pending',
-        attempts: 0,
-        nextAttemptAt: now,
-        lastError: null,
-        updatedAt: now,
-      });
+    const replayed = replayDeliveries(parseReplayArgs(rest), store, now);
+    for (const d of replayed) {
       write(
         JSON.stringify({
-          id,
-          state: 'pending',
-          webhook_id: delivery.messageId,
+          id: d.id,
+          state: d.state,
+          webhook_id: d.messageId,
+          receiver: redactUrl(d.receiverUrl),
           note: 'sent when the watcher next runs',
         }),
       );
@@ -79,4 +69,68 @@ export function runDeliveriesCommand(
     return;
   }
   throw new UsageError(DELIVERIES_USAGE);
+}
+
+interface ReplayArgs {
+  ids: readonly string[] | 'all-dead' | 'all';
+  to: string | null;
+}
+
+function parseReplayArgs(args: readonly string[]): ReplayArgs {
+  const ids: string[] = [];
+  let selection: 'all-dead' | 'all' | null = null;
+  let to: string | null = null;
+  for (let i = 0; i < args.length; i += 1) {
+    const arg = args[i]!;
+    if (arg === '--all-dead' || arg === '--all') selection = arg === '--all' ? 'all' : 'all-dead';
+    else if (arg === '--to') {
+      to = args[(i += 1)] ?? null;
+      if (to === null || !isHttpUrl(to)) throw new UsageError('--to needs an http(s) URL');
+    } else if (arg.startsWith('--'))
+      throw new UsageError(`unknown option ${arg}\n${DELIVERIES_USAGE}`);
+    else ids.push(arg);
+  }
+  if ((selection === null) === (ids.length === 0)) throw new UsageError(DELIVERIES_USAGE);
+  return { ids: selection ?? ids, to };
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    return ['http:', 'https:'].includes(new URL(text).protocol);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes the chosen deliveries pending again (attempts from zero, same webhook-id), optionally
+ * moved to another receiver URL, and re-enables their receivers: one transaction, so a bad id
+ * in the list changes nothing.
+ */
+function replayDeliveries({ ids, to }: ReplayArgs, store: Store, now: number): Delivery[] {
+  const chosen =
+    ids === 'all-dead'
+      ? store.listDeliveries('dead_lettered')
+      : ids === 'all'
+        ? REPLAYABLE.flatMap((state) => store.listDeliveries(state))
+        : ids.map((id) => {
+            const delivery = store.getDelivery(id);
+            if (!delivery) throw new UsageError(`no delivery with id ${id}`);
+            if (!REPLAYABLE.includes(delivery.state))
+              throw new UsageError(
+                `delivery ${id} is ${delivery.state}; only dead_lettered or disabled ones are replayed`,
+              );
+            return delivery;
+          });
+  const replayed = chosen.map((delivery): Delivery => ({
+    ...delivery,
+    receiverUrl: to ?? delivery.receiverUrl,
+    state: 'pending',
+    attempts: 0,
+    nextAttemptAt: now,
+    lastError: null,
+    updatedAt: now,
+  }));
+  store.replayDeliveries(replayed);
+  return replayed;
 }

@@ -51,6 +51,34 @@ export class MemoryStore implements Store {
   disableReceiver(url: string): void {
     this.#disabled.add(url);
   }
+  replayDeliveries(deliveries: Delivery[]): void {
+    for (const delivery of deliveries) {
+      this.saveDelivery(delivery);
+      this.#disabled.delete(delivery.receiverUrl);
+    }
+  }
+  prune(before: number, keepRunIds: ReadonlySet<string>): { runs: number; deliveries: number } {
+    let deliveries = 0;
+    for (const d of this.#deliveries.values()) {
+      if ((d.state === 'delivered' || d.state === 'disabled') && d.updatedAt < before) {
+        this.#deliveries.delete(d.id);
+        deliveries += 1;
+      }
+    }
+    const owing = new Set(
+      [...this.#deliveries.values()]
+        .filter((d) => d.state === 'pending' || d.state === 'dead_lettered')
+        .map((d) => d.runId),
+    );
+    let runs = 0;
+    for (const r of this.#runs.values()) {
+      if (r.finishedAt === null || r.finishedAt >= before) continue;
+      if (keepRunIds.has(r.runId) || owing.has(r.runId)) continue;
+      this.#runs.delete(r.runId);
+      runs += 1;
+    }
+    return { runs, deliveries };
+  }
   isHealthy(): boolean {
     return true;
   }

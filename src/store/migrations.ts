@@ -62,9 +62,11 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE runs ADD COLUMN progress_change_after INTEGER;
   ALTER TABLE runs ADD COLUMN progress_batched INTEGER NOT NULL DEFAULT 0;
   `,
-  // v4: a run ends as not found after 404s for a stretch of time, not after a count of them.
+  // v4: a run ends as not found after 404s for a stretch of time, not after a count of them;
+  // retention looks up a run's deliveries.
   `
   ALTER TABLE runs ADD COLUMN not_found_since INTEGER;
+  CREATE INDEX deliveries_by_run ON deliveries (run_id);
   `,
 ];
 

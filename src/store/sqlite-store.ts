@@ -150,6 +150,30 @@ export class SqliteStore implements Store {
     this.#sql.disableReceiver.run(url, at);
   }
 
+  replayDeliveries(deliveries: Delivery[]): void {
+    this.#transaction(() => {
+      for (const delivery of deliveries) {
+        this.#sql.upsertDelivery.run(deliveryParams(delivery));
+        this.#sql.enableReceiver.run(delivery.receiverUrl);
+      }
+    });
+  }
+
+  prune(before: number, keepRunIds: ReadonlySet<string>): { runs: number; deliveries: number } {
+    let result = { runs: 0, deliveries: 0 };
+    this.#transaction(() => {
+      const deliveries = Number(this.#sql.pruneDeliveries.run(before).changes);
+      let runs = 0;
+      for (const row of this.#sql.prunableRuns.all(before)) {
+        const runId = String(row['run_id']);
+        if (keepRunIds.has(runId)) continue;
+        runs += Number(this.#sql.deleteRun.run(runId).changes);
+      }
+      result = { runs, deliveries };
+    });
+    return result;
+  }
+
   /** For readiness: the database is open and answers a query. */
   isHealthy(): boolean {
     if (this.#closed) return false;
@@ -291,6 +315,15 @@ function prepareStatements(db: DatabaseSync) {
         `ON CONFLICT (id) DO UPDATE SET ${dlvUpdates}`,
     ),
     disabledReceivers: db.prepare('SELECT url FROM disabled_receivers'),
+    enableReceiver: db.prepare('DELETE FROM disabled_receivers WHERE url = ?'),
+    pruneDeliveries: db.prepare(
+      "DELETE FROM deliveries WHERE state IN ('delivered', 'disabled') AND updated_at < ?",
+    ),
+    // Finished runs that owe nothing: no delivery left that is still to be sent or replayed.
+    prunableRuns: db.prepare(
+      'SELECT run_id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ? AND NOT EXISTS ' +
+        "(SELECT 1 FROM deliveries d WHERE d.run_id = runs.run_id AND d.state IN ('pending', 'dead_lettered'))",
+    ),
     ping: db.prepare('SELECT 1 AS ok'),
     // The first 410 is the one worth remembering.
     disableReceiver: db.prepare(

@@ -83,6 +83,18 @@ export interface Store {
   saveDelivery(delivery: Delivery): void;
   disabledReceivers(): Set<string>;
   disableReceiver(url: string, at: number): void;
+  /**
+   * Saves replayed deliveries and re-enables their receivers, all or nothing: an operator's
+   * replay of several deliveries never half-applies.
+   */
+  replayDeliveries(deliveries: Delivery[]): void;
+  /**
+   * Retention: deletes delivered and disabled deliveries last updated before `before`, and runs
+   * finished before it that owe nothing (no pending or dead-lettered delivery) and are not in
+   * `keepRunIds` (a run still listed in the config would otherwise be watched, and notified,
+   * again). Dead letters are kept until replayed.
+   */
+  prune(before: number, keepRunIds: ReadonlySet<string>): { runs: number; deliveries: number };
   /** For readiness: the store is open and answers. */
   isHealthy(): boolean;
   close(): void;

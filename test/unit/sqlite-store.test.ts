@@ -352,7 +352,7 @@ describe('SqliteStore schema', () => {
       .prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'`)
       .all()
       .map((row) => row['name']);
-    expect(indexes.sort()).toEqual(['deliveries_by_state', 'runs_active']);
+    expect(indexes.sort()).toEqual(['deliveries_by_run', 'deliveries_by_state', 'runs_active']);
     db.close();
   });
 

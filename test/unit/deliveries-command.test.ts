@@ -1,0 +1,145 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UsageError, runDeliveriesCommand } from '../../src/cli/deliveries.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import type { Delivery, DeliveryState } from '../../src/store/types.js';
+
+const OLD_URL = 'https://hooks.example.test/in?token=old-secret-token';
+const NEW_URL = 'https://hooks.example.test/in?token=new-secret-token';
+
+let dir: string;
+let store: SqliteStore;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'deliveries-cmd-'));
+  store = SqliteStore.open(dir);
+});
+afterEach(() => {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function delivery(id: string, state: DeliveryState, receiverUrl = OLD_URL): Delivery {
+  return {
+    id,
+    messageId: `msg_${id}`,
+    runId: `run-${id}`,
+    type: 'run.succeeded',
+    receiverUrl,
+    body: '{}',
+    state,
+    attempts: 8,
+    nextAttemptAt: 1,
+    lastError: 'HTTP 500',
+    createdAt: 1,
+    updatedAt: 1,
+  };
+}
+
+function run(args: string[]): Record<string, unknown>[] {
+  const lines: string[] = [];
+  runDeliveriesCommand(args, store, (line) => lines.push(line), 5_000);
+  return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe('deliveries replay', () => {
+  it('takes a delivery of a receiver disabled by 410 and re-enables the receiver', () => {
+    store.saveDelivery(delivery('a', 'disabled'));
+    store.disableReceiver(OLD_URL, 1);
+    run(['replay', 'a']);
+    expect(store.getDelivery('a')).toMatchObject({
+      state: 'pending',
+      attempts: 0,
+      nextAttemptAt: 5_000,
+      lastError: null,
+    });
+    expect(store.disabledReceivers().has(OLD_URL)).toBe(false);
+  });
+
+  it('--all takes every dead-lettered and disabled delivery, and leaves the rest', () => {
+    store.saveDelivery(delivery('dead', 'dead_lettered'));
+    store.saveDelivery(delivery('off', 'disabled'));
+    store.saveDelivery(delivery('done', 'delivered'));
+    store.saveDelivery(delivery('owed', 'pending'));
+    const lines = run(['replay', '--all']);
+    expect(lines.map((l) => l['id']).sort()).toEqual(['dead', 'off']);
+    expect(
+      store
+        .listDeliveries('pending')
+        .map((d) => d.id)
+        .sort(),
+    ).toEqual(['dead', 'off', 'owed']);
+    expect(store.getDelivery('done')?.state).toBe('delivered');
+  });
+
+  it('--to moves a delivery to another receiver URL, keeping its webhook-id; output hides tokens', () => {
+    store.saveDelivery(delivery('a', 'dead_lettered'));
+    const [line] = run(['replay', 'a', '--to', NEW_URL]);
+    expect(store.getDelivery('a')).toMatchObject({
+      receiverUrl: NEW_URL,
+      messageId: 'msg_a',
+      state: 'pending',
+    });
+    expect(JSON.stringify(line)).not.toContain('new-secret-token');
+  });
+
+  it('is all or nothing: one bad id in the list changes no delivery', () => {
+    store.saveDelivery(delivery('a', 'dead_lettered'));
+    store.saveDelivery(delivery('c', 'dead_lettered'));
+    expect(() => run(['replay', 'a', 'missing', 'c'])).toThrow('no delivery with id missing');
+    expect(() => run(['replay', 'a', 'c', 'a-delivered'])).toThrow(UsageError);
+    store.saveDelivery(delivery('b', 'delivered'));
+    expect(() => run(['replay', 'a', 'b', 'c'])).toThrow('delivery b is delivered');
+    expect(store.listDeliveries('dead_lettered').map((d) => d.id)).toEqual(['a', 'c']);
+  });
+
+  it('rejects a --to that is not an http(s) URL, and a replay with nothing chosen', () => {
+    store.saveDelivery(delivery('a', 'dead_lettered'));
+    expect(() => run(['replay', 'a', '--to', 'ftp://x/y'])).toThrow('--to needs an http(s) URL');
+    expect(() => run(['replay', 'a', '--to'])).toThrow(UsageError);
+    expect(() => run(['replay'])).toThrow(UsageError);
+    expect(() => run(['replay', '--all', 'a'])).toThrow(UsageError);
+    expect(store.getDelivery('a')?.state).toBe('dead_lettered');
+  });
+});
+
+describe('store retention', () => {
+  it('prunes settled deliveries and finished runs that owe nothing and are not listed', () => {
+    const base = { addedAt: 0, status: 'SUCCEEDED', snapshot: null, nextDueAt: 0 };
+    const finishedRun = (runId: string, finishedAt: number) => ({
+      ...base,
+      runId,
+      lastPolledAt: null,
+      unchangedPolls: 0,
+      notFoundCount: 0,
+      notFoundSince: null,
+      progressStart: null,
+      progressLast: null,
+      progressChange: null,
+      progressBatched: false,
+      finishedAt,
+      outcome: 'run.succeeded' as const,
+    });
+    store.finishRun(finishedRun('run-old', 100), [
+      { ...delivery('old-done', 'delivered'), runId: 'run-old', updatedAt: 100 },
+    ]);
+    store.finishRun(finishedRun('run-owes', 100), [
+      { ...delivery('old-dead', 'dead_lettered'), runId: 'run-owes', updatedAt: 100 },
+    ]);
+    store.finishRun(finishedRun('run-listed', 100), []);
+    store.finishRun(finishedRun('run-new', 900), [
+      { ...delivery('new-done', 'delivered'), runId: 'run-new', updatedAt: 900 },
+    ]);
+
+    expect(store.prune(500, new Set(['run-listed']))).toEqual({ runs: 1, deliveries: 1 });
+    expect(store.getRun('run-old')).toBeUndefined();
+    expect(store.getDelivery('old-done')).toBeUndefined();
+    // Kept: what is still owed, what the config still lists, and what is recent.
+    expect(store.getRun('run-owes')).toBeDefined();
+    expect(store.getDelivery('old-dead')?.state).toBe('dead_lettered');
+    expect(store.getRun('run-listed')).toBeDefined();
+    expect(store.getRun('run-new')).toBeDefined();
+    expect(store.getDelivery('new-done')).toBeDefined();
+  });
+});
