@@ -164,6 +164,14 @@ export class DeliveryWorker {
       this.#log(delivery, step, { error: step.error });
       return;
     }
+    // The attempt is counted (and its retry time set) before it is made: if the process stops
+    // or dies while the receiver is still answering, the restart sees it, so a receiver slower
+    // than the shutdown grace still moves toward dead-letter instead of being tried forever.
+    delivery.attempts += 1;
+    delivery.lastError = 'attempt interrupted: the watcher stopped before the receiver answered';
+    delivery.nextAttemptAt = this.#retryAt(delivery, receiver, null) ?? this.#o.now();
+    delivery.updatedAt = this.#o.now();
+    this.#o.store.saveDelivery(delivery);
     let result: AttemptResult;
     try {
       result = await this.#o.sender.send({
@@ -175,7 +183,6 @@ export class DeliveryWorker {
     } catch (error) {
       result = { kind: 'retry', reason: (error as Error).message, retryAfterMs: null };
     }
-    delivery.attempts += 1;
     const step = this.#nextStep(delivery, receiver, result);
     this.#o.metrics.deliveryAttempted(step.metric);
     if (step.state === 'pending') {
@@ -249,9 +256,8 @@ export class DeliveryWorker {
           error: result.reason,
         };
       case 'retry': {
-        const schedule = receiver.retryScheduleMs ?? this.#o.defaultRetryScheduleMs;
-        const base = schedule[delivery.attempts - 1];
-        if (base === undefined) {
+        const nextAttemptAt = this.#retryAt(delivery, receiver, result.retryAfterMs);
+        if (nextAttemptAt === null) {
           return {
             state: 'dead_lettered',
             metric: 'dead_lettered',
@@ -261,8 +267,6 @@ export class DeliveryWorker {
             error: result.reason,
           };
         }
-        // ±20% around the schedule, never sooner than the receiver's Retry-After.
-        const waitMs = Math.max(base * (0.8 + 0.4 * this.#o.random()), result.retryAfterMs ?? 0);
         return {
           state: 'pending',
           metric: 'retrying',
@@ -270,10 +274,20 @@ export class DeliveryWorker {
           event: 'webhook.retrying',
           msg: 'webhook attempt failed; will retry',
           error: result.reason,
-          nextAttemptAt: this.#o.now() + Math.round(waitMs),
+          nextAttemptAt,
         };
       }
     }
+  }
+
+  /** When the attempt after `delivery.attempts` is due, or null when the schedule is spent. */
+  #retryAt(delivery: Delivery, receiver: Receiver, retryAfterMs: number | null): number | null {
+    const schedule = receiver.retryScheduleMs ?? this.#o.defaultRetryScheduleMs;
+    const base = schedule[delivery.attempts - 1];
+    if (base === undefined) return null;
+    // ±20% around the schedule, never sooner than the receiver's Retry-After.
+    const waitMs = Math.max(base * (0.8 + 0.4 * this.#o.random()), retryAfterMs ?? 0);
+    return this.#o.now() + Math.round(waitMs);
   }
 
   #settle(delivery: Delivery, state: Delivery['state'], error: string | null): void {

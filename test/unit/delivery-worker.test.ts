@@ -63,6 +63,29 @@ function setup(script: Record<string, AttemptResult[]>, random = 0.5) {
 }
 
 describe('DeliveryWorker', () => {
+  it('records an attempt when it starts, so one cut short by a stop still counts', async () => {
+    const store = new MemoryStore();
+    // A receiver that has not answered when the watcher stops.
+    const worker = new DeliveryWorker({
+      store,
+      sender: { send: () => new Promise<AttemptResult>(() => {}) },
+      receivers: [{ url: A }],
+      defaultTimeoutMs: 15_000,
+      defaultRetryScheduleMs: [5_000, 300_000],
+      logger: createLogger({ level: 'silent', format: 'json', secrets: [] }),
+      random: () => 0.5,
+    });
+    store.saveDelivery(delivery('1', A));
+    worker.enqueue([delivery('1', A)]);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(store.getDelivery('1')).toMatchObject({
+      state: 'pending',
+      attempts: 1,
+      nextAttemptAt: 5_000, // the first retry's time, should this attempt never finish
+    });
+    expect(store.getDelivery('1')?.lastError).toContain('interrupted');
+  });
+
   it('delivers at once and reports idle', async () => {
     const { enqueue, store, sent, sink, idleCount } = setup({});
     enqueue(delivery('1', A));
