@@ -1,4 +1,8 @@
-/** Token bucket: at most `ratePerSecond` takes per second on average, bursts up to `burst`. */
+/**
+ * Token bucket: at most `ratePerSecond` takes per second on average, bursts up to `burst`.
+ * It measures time with a monotonic clock: a wall-clock step (NTP, a VM resumed) must not make
+ * it sleep for the size of the step.
+ */
 export class RateLimiter {
   readonly #rate: number;
   readonly #burst: number;
@@ -13,7 +17,7 @@ export class RateLimiter {
   ) {
     this.#rate = ratePerSecond;
     this.#burst = options.burst ?? Math.max(1, Math.ceil(ratePerSecond));
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => performance.now());
     // Global setTimeout (not timers/promises) so that fake timers in tests drive it.
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.#tokens = this.#burst;
@@ -23,10 +27,8 @@ export class RateLimiter {
   async take(): Promise<void> {
     for (;;) {
       const now = this.#now();
-      this.#tokens = Math.min(
-        this.#burst,
-        this.#tokens + ((now - this.#refilledAt) * this.#rate) / 1000,
-      );
+      const elapsedMs = Math.max(0, now - this.#refilledAt);
+      this.#tokens = Math.min(this.#burst, this.#tokens + (elapsedMs * this.#rate) / 1000);
       this.#refilledAt = now;
       if (this.#tokens >= 1) {
         this.#tokens -= 1;

@@ -42,7 +42,7 @@ export class Scheduler {
   constructor(options: SchedulerOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
-    this.#limiter = options.limiter ?? new RateLimiter(options.ratePerSecond, { now: this.#now });
+    this.#limiter = options.limiter ?? new RateLimiter(options.ratePerSecond);
   }
 
   get lastTickAt(): number | null {
