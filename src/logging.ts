@@ -9,6 +9,7 @@ export const EVENTS = [
   'run.removed',
   'run.status_changed',
   'run.unknown_status',
+  'run.field_invalid',
   'run.progress',
   'run.finished',
   'run.not_found',
@@ -82,6 +83,33 @@ export function createLogger(options: LoggerOptions): Logger {
   return pino(base, options.destination ?? pino.destination({ sync: true }));
 }
 
+/** Longest free text (names, paths, messages) copied into a log line or a webhook. */
+export const MAX_TEXT_CHARS = 1_000;
+/** Longest run status copied into a log line or a webhook (a known one has at most 10). */
+export const MAX_STATUS_CHARS = 64;
+
+/** `text` cut to at most `max` characters, the cut marked with `…`. */
+export function clip(text: string, max = MAX_TEXT_CHARS): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** How deep `boundStrings` looks; event fields are a few levels deep at most. */
+const MAX_FIELD_DEPTH = 6;
+
+/** A last guard, whatever a caller put in the fields: no string in a line is longer than MAX_TEXT_CHARS. */
+function boundStrings(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return clip(value);
+  if (depth >= MAX_FIELD_DEPTH || typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map((item) => boundStrings(item, depth + 1));
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [key, boundStrings(item, depth + 1)]),
+  );
+}
+
 export function logEvent(logger: Logger, event: WatchEvent): void {
-  logger[event.level]({ event: event.event, run_id: event.runId, ...event.fields }, event.msg);
+  logger[event.level](
+    { event: event.event, run_id: event.runId, ...(boundStrings(event.fields ?? {}) as object) },
+    event.msg,
+  );
 }

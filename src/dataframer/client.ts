@@ -1,17 +1,26 @@
+import { once } from 'node:events';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
-import got, { RequestError, type Got } from 'got';
+import got, { RequestError, type Got, type PlainResponse, type Request } from 'got';
 import pRetry from 'p-retry';
 import {
   DataFramerError,
-  InvalidResponseError,
   RateLimitedError,
+  ResponseTooLargeError,
   TransientError,
   errorForStatus,
   parseRetryAfter,
 } from './errors.js';
-import { Run } from './schema.js';
+import { parseRunBody, type RunReading } from './parse-run.js';
+import type { Run } from './schema.js';
+
+/**
+ * The largest Run body the client reads, in bytes. got would otherwise buffer any body whole
+ * (a 150 MB one took the process to 1.5 GB); a real run's body is a few kB, or about 100 bytes
+ * per generated file.
+ */
+export const MAX_RUN_BODY_BYTES = 5 * 1024 * 1024;
 
 export interface DataFramerClientOptions {
   baseUrl: string;
@@ -23,22 +32,29 @@ export interface DataFramerClientOptions {
   maxRetryDelayMs?: number;
   /** A server asking for a longer pause than this is waited for this long. */
   maxRetryAfterMs?: number;
+  /** Wall clock, only to read a Retry-After given as an HTTP date. */
   now?: () => number;
+  /** Monotonic clock for the client-wide pause, so a wall-clock step cannot stretch it. */
+  monotonicNow?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  maxBodyBytes?: number;
 }
 
 export interface RunFetcher {
-  getRun(runId: string): Promise<Run>;
+  /** The run, and the fields of its body that broke the spec (dropped, so they read as null). */
+  readRun(runId: string): Promise<RunReading>;
 }
 
 /**
  * Reads runs from the DataFramer API. One retry layer: got never retries (limit 0); p-retry
  * retries transient failures with jittered backoff. A 429 or 503 with Retry-After pauses every
- * request of this client, since one API key shares one rate limit.
+ * request of this client, since one API key shares one rate limit. Bodies are streamed and
+ * read up to `MAX_RUN_BODY_BYTES`.
  */
 export class DataFramerClient implements RunFetcher {
   readonly #http: Got;
   readonly #options: Required<Omit<DataFramerClientOptions, 'apiKey' | 'baseUrl' | 'timeoutMs'>>;
+  /** On the monotonic clock. */
   #pausedUntil = 0;
 
   constructor(options: DataFramerClientOptions) {
@@ -48,7 +64,9 @@ export class DataFramerClient implements RunFetcher {
       maxRetryDelayMs: options.maxRetryDelayMs ?? 8_000,
       maxRetryAfterMs: options.maxRetryAfterMs ?? 120_000,
       now: options.now ?? Date.now,
+      monotonicNow: options.monotonicNow ?? (() => performance.now()),
       sleep: options.sleep ?? ((ms) => delay(ms)),
+      maxBodyBytes: options.maxBodyBytes ?? MAX_RUN_BODY_BYTES,
     };
     this.#http = got.extend({
       prefixUrl: options.baseUrl,
@@ -61,7 +79,6 @@ export class DataFramerClient implements RunFetcher {
       retry: { limit: 0 },
       throwHttpErrors: false,
       followRedirect: false,
-      responseType: 'text',
       agent: {
         http: new HttpAgent({ keepAlive: true }),
         https: new HttpsAgent({ keepAlive: true }),
@@ -69,7 +86,12 @@ export class DataFramerClient implements RunFetcher {
     });
   }
 
+  /** The run alone, for callers that do not report off-spec fields. */
   async getRun(runId: string): Promise<Run> {
+    return (await this.readRun(runId)).run;
+  }
+
+  async readRun(runId: string): Promise<RunReading> {
     return pRetry(() => this.#attempt(runId), {
       retries: this.#options.retries,
       minTimeout: this.#options.minRetryDelayMs,
@@ -82,62 +104,81 @@ export class DataFramerClient implements RunFetcher {
             ? error.retryAfterMs
             : null;
         if (retryAfterMs !== null) {
-          this.#pausedUntil = Math.max(this.#pausedUntil, this.#options.now() + retryAfterMs);
+          this.#pausedUntil = Math.max(
+            this.#pausedUntil,
+            this.#options.monotonicNow() + retryAfterMs,
+          );
         }
       },
     });
   }
 
-  async #attempt(runId: string): Promise<Run> {
-    const wait = this.#pausedUntil - this.#options.now();
+  async #attempt(runId: string): Promise<RunReading> {
+    const wait = this.#pausedUntil - this.#options.monotonicNow();
     if (wait > 0) await this.#options.sleep(wait);
 
-    let response;
+    const stream = this.#http.stream(`api/dataframer/runs/${encodeURIComponent(runId)}/`);
+    // Errors reach the awaits below; this keeps one between them from being unhandled.
+    stream.on('error', () => {});
+    let response: PlainResponse;
     try {
-      response = await this.#http.get(`api/dataframer/runs/${encodeURIComponent(runId)}/`);
+      [response] = (await once(stream, 'response')) as [PlainResponse];
     } catch (error) {
-      if (error instanceof RequestError) {
-        const code = error.code || 'ERR_NETWORK';
-        throw new TransientError(`GET run ${runId} failed: ${code}`, runId, null, code);
-      }
-      throw error;
+      stream.destroy();
+      throw networkFailure(error, runId);
     }
 
-    const retryAfter = response.headers['retry-after'];
     const failure = errorForStatus(
       response.statusCode,
       runId,
-      parseRetryAfter(retryAfter, this.#options.now(), this.#options.maxRetryAfterMs),
+      parseRetryAfter(
+        response.headers['retry-after'],
+        this.#options.now(),
+        this.#options.maxRetryAfterMs,
+      ),
     );
-    if (failure) throw failure;
-    return parseRunBody(response.body, runId);
+    if (failure) {
+      stream.destroy(); // an error's body is never read
+      throw failure;
+    }
+    const body = await this.#readBody(stream, response, runId);
+    return parseRunBody(body, runId);
+  }
+
+  /** The body as text, or ResponseTooLargeError as soon as it is known to pass the cap. */
+  async #readBody(stream: Request, response: PlainResponse, runId: string): Promise<string> {
+    const max = this.#options.maxBodyBytes;
+    const tooLarge = () =>
+      new ResponseTooLargeError(
+        `run ${runId}: response body is larger than ${max} bytes`,
+        runId,
+        response.statusCode,
+        max,
+      );
+    const declared = Number(response.headers['content-length']);
+    if (declared > max) {
+      stream.destroy();
+      throw tooLarge();
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      // Leaving the loop early (the throw) destroys the stream, which closes the connection.
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > max) throw tooLarge();
+        chunks.push(chunk);
+      }
+    } catch (error) {
+      if (error instanceof DataFramerError) throw error;
+      throw networkFailure(error, runId);
+    }
+    return Buffer.concat(chunks, size).toString('utf8');
   }
 }
 
-/** Validates a 200 body; the error names the first offending field path. */
-export function parseRunBody(body: string, runId: string): Run {
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    throw new InvalidResponseError(`run ${runId}: body is not JSON`, runId, '(body)');
-  }
-  const result = Run.safeParse(json);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const path = issue && issue.path.length > 0 ? issue.path.join('.') : '(root)';
-    throw new InvalidResponseError(
-      `run ${runId}: response does not match the Run schema at ${path}: ${issue?.message ?? 'invalid'}`,
-      runId,
-      path,
-    );
-  }
-  if (result.data.id.toLowerCase() !== runId.toLowerCase()) {
-    throw new InvalidResponseError(
-      `run ${runId}: response is for run ${result.data.id}`,
-      runId,
-      'id',
-    );
-  }
-  return result.data;
+function networkFailure(error: unknown, runId: string): unknown {
+  if (!(error instanceof RequestError)) return error;
+  const code = error.code || 'ERR_NETWORK';
+  return new TransientError(`GET run ${runId} failed: ${code}`, runId, null, code);
 }

@@ -9,6 +9,7 @@ export type DataFramerErrorCode =
   | 'RATE_LIMITED'
   | 'TRANSIENT'
   | 'INVALID_RESPONSE'
+  | 'RESPONSE_TOO_LARGE'
   | 'UNEXPECTED_STATUS';
 
 export abstract class DataFramerError extends Error {
@@ -74,6 +75,25 @@ export class InvalidResponseError extends DataFramerError {
     readonly path: string,
   ) {
     super(message, runId, 200);
+  }
+}
+
+/**
+ * The body was larger than the client reads. Not retried at once (the same run would most
+ * likely send the same body); the poll policy looks at the run again later, as after any
+ * failed poll.
+ */
+export class ResponseTooLargeError extends DataFramerError {
+  readonly code = 'RESPONSE_TOO_LARGE';
+  readonly retryable = false;
+  constructor(
+    message: string,
+    runId: string,
+    status: number,
+    /** The cap the body went over, in bytes. */
+    readonly limitBytes: number,
+  ) {
+    super(message, runId, status);
   }
 }
 

@@ -2,8 +2,10 @@ import { z } from 'zod';
 
 /**
  * The Run schema of `GET /api/dataframer/runs/{run_id}/`, field by field from the vendor's
- * OpenAPI spec (shared/api/get-run.openapi.yaml). Objects are loose: fields the spec does not
- * list are kept, so a vendor addition never fails a poll.
+ * OpenAPI spec (shared/api/get-run.openapi.yaml). Fields the spec does not list are dropped,
+ * never rejected: a vendor addition never fails a poll, and nothing unknown (or of unknown
+ * size) reaches a log line, a webhook or the store. This schema is strict about the fields it
+ * knows; `parse-run.ts` decides which of them may be off-spec without failing the poll.
  */
 
 export const RUN_STATUSES = ['PENDING', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CANCELED'] as const;
@@ -29,15 +31,16 @@ function openEnum<const T extends readonly [string, ...string[]]>(_values: T) {
 
 const Timestamp = z.iso.datetime({ offset: true, local: true });
 
-export const GeneratedFile = z.looseObject({
-  id: z.string(),
-  path: z.string(),
+/** The spec marks no field of a file required; the watcher does not need any of them either. */
+export const GeneratedFile = z.object({
+  id: z.string().optional(),
+  path: z.string().optional(),
   file_type: z.string().optional(),
   size_bytes: z.int().nonnegative().optional(),
 });
 export type GeneratedFile = z.infer<typeof GeneratedFile>;
 
-export const RunRuntimeParams = z.looseObject({
+export const RunRuntimeParams = z.object({
   number_of_samples: z.int().nonnegative().optional(),
   generation_model: z.string().optional(),
   outline_model: z.string().optional(),
@@ -57,7 +60,7 @@ export const RunRuntimeParams = z.looseObject({
 export type RunRuntimeParams = z.infer<typeof RunRuntimeParams>;
 
 /** `id` and `status` are what the watcher cannot work without; the spec marks no field required. */
-export const Run = z.looseObject({
+export const Run = z.object({
   id: z.guid(),
   status: openEnum(RUN_STATUSES),
   spec_id: z.guid().optional(),

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { isKnownStatus } from '../dataframer/schema.js';
 
 const PREFIX = 'dataframer_watcher_';
 
@@ -14,6 +15,15 @@ export const noMetrics: MetricsRecorder = {
   runFinished: () => {},
   deliveryAttempted: () => {},
 };
+
+/**
+ * A run status as a label value: the spec's five, or `unknown` (not answered yet, or a status
+ * the spec does not list). A label's values must be a small set, and the API's statuses are
+ * free strings of any length.
+ */
+export function statusLabel(status: string): string {
+  return isKnownStatus(status) ? status : 'unknown';
+}
 
 /** What the gauges read at scrape time, so they are never stale and cost nothing between scrapes. */
 export interface MetricsSources {
@@ -68,7 +78,12 @@ export function createMetrics(sources: MetricsSources) {
     registers: [registry],
     collect() {
       this.reset();
-      for (const [status, count] of sources.runsByStatus()) this.set({ status }, count);
+      const byLabel = new Map<string, number>();
+      for (const [status, count] of sources.runsByStatus()) {
+        const label = statusLabel(status);
+        byLabel.set(label, (byLabel.get(label) ?? 0) + count);
+      }
+      for (const [status, count] of byLabel) this.set({ status }, count);
     },
   });
   new Gauge({

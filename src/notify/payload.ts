@@ -1,4 +1,10 @@
 import type { GeneratedFile, Run, TerminalStatus } from '../dataframer/schema.js';
+import { MAX_STATUS_CHARS, clip } from '../logging.js';
+
+/** Most generated files listed in a webhook; `generated_files_total` gives the real count. */
+export const MAX_WEBHOOK_FILES = 1_000;
+/** Most generated files listed in the `run.finished` log line. */
+export const MAX_LOG_FILES = 20;
 
 export const FINISH_TYPES = [
   'run.succeeded',
@@ -17,24 +23,68 @@ export function finishTypeFor(status: TerminalStatus): FinishType {
       : 'run.canceled';
 }
 
-/** The webhook body of DESIGN.md; `data` is null-filled where the API said nothing. */
+/** What the webhook and the `run.finished` line say of a run, every part of it bounded. */
+export interface RunSummary {
+  status: string | null;
+  samples_completed: number | null;
+  samples_failed: number | null;
+  number_of_samples: number | null;
+  total_cost: number | null;
+  /** At most the `maxFiles` given, each with the spec's fields only. */
+  generated_files: GeneratedFile[];
+  generated_files_total: number;
+  generated_files_truncated: boolean;
+  spec_id: string | null;
+  spec_name: string | null;
+  spec_version: number | null;
+  dataset_id: string | null;
+  dataset_name: string | null;
+  created_at: string | null;
+  completed_at: string | null;
+}
+
+/** The webhook body of DESIGN.md; `data` is null-filled where the API said nothing usable. */
 export interface WebhookBody {
   type: FinishType;
   timestamp: string;
-  data: {
-    run_id: string;
-    status: string | null;
-    samples_completed: number | null;
-    samples_failed: number | null;
-    total_cost: number | null;
-    generated_files: GeneratedFile[];
-    spec_id: string | null;
-    spec_name: string | null;
-    spec_version: number | null;
-    dataset_id: string | null;
-    dataset_name: string | null;
-    created_at: string | null;
-    completed_at: string | null;
+  data: { run_id: string } & Omit<RunSummary, 'number_of_samples'>;
+}
+
+const text = (value: string | null | undefined): string | null =>
+  value === undefined || value === null ? null : clip(value);
+
+/**
+ * A file as the spec describes it, strings cut: a snapshot stored before unknown fields were
+ * dropped at parsing may still carry some, and they never pass through.
+ */
+function fileSummary(file: GeneratedFile): GeneratedFile {
+  return {
+    ...(file.id !== undefined ? { id: clip(file.id) } : {}),
+    ...(file.path !== undefined ? { path: clip(file.path) } : {}),
+    ...(file.file_type !== undefined ? { file_type: clip(file.file_type) } : {}),
+    ...(file.size_bytes !== undefined ? { size_bytes: file.size_bytes } : {}),
+  };
+}
+
+/** The one place that decides what of a run goes out, for the webhook and the log line alike. */
+export function summarizeRun(snapshot: Run | null, maxFiles: number): RunSummary {
+  const files = snapshot?.generated_files ?? [];
+  return {
+    status: snapshot ? clip(snapshot.status, MAX_STATUS_CHARS) : null,
+    samples_completed: snapshot?.samples_completed ?? null,
+    samples_failed: snapshot?.samples_failed ?? null,
+    number_of_samples: snapshot?.runtime_params?.number_of_samples ?? null,
+    total_cost: snapshot?.total_cost ?? null,
+    generated_files: files.slice(0, maxFiles).map(fileSummary),
+    generated_files_total: files.length,
+    generated_files_truncated: files.length > maxFiles,
+    spec_id: text(snapshot?.spec_id),
+    spec_name: text(snapshot?.spec_name),
+    spec_version: snapshot?.spec_version ?? null,
+    dataset_id: text(snapshot?.dataset_id),
+    dataset_name: text(snapshot?.dataset_name),
+    created_at: text(snapshot?.created_at),
+    completed_at: text(snapshot?.completed_at),
   };
 }
 
@@ -52,23 +102,7 @@ export function buildWebhookBody(
   snapshot: Run | null,
   at: Date,
 ): WebhookBody {
-  return {
-    type,
-    timestamp: at.toISOString(),
-    data: {
-      run_id: runId,
-      status: snapshot?.status ?? null,
-      samples_completed: snapshot?.samples_completed ?? null,
-      samples_failed: snapshot?.samples_failed ?? null,
-      total_cost: snapshot?.total_cost ?? null,
-      generated_files: snapshot?.generated_files ?? [],
-      spec_id: snapshot?.spec_id ?? null,
-      spec_name: snapshot?.spec_name ?? null,
-      spec_version: snapshot?.spec_version ?? null,
-      dataset_id: snapshot?.dataset_id ?? null,
-      dataset_name: snapshot?.dataset_name ?? null,
-      created_at: snapshot?.created_at ?? null,
-      completed_at: snapshot?.completed_at ?? null,
-    },
-  };
+  // number_of_samples is the log line's; the webhook's fields stay as documented.
+  const { number_of_samples: _logOnly, ...data } = summarizeRun(snapshot, MAX_WEBHOOK_FILES);
+  return { type, timestamp: at.toISOString(), data: { run_id: runId, ...data } };
 }

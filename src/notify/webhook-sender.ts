@@ -1,6 +1,7 @@
+import { once } from 'node:events';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import got, { RequestError, type Got } from 'got';
+import got, { RequestError, type Got, type PlainResponse, type Request } from 'got';
 import { Webhook } from 'standardwebhooks';
 import { parseRetryAfter } from '../dataframer/errors.js';
 
@@ -18,8 +19,16 @@ export interface WebhookMessage {
 }
 
 /**
+ * The most of a receiver's reply that is read. The status line and headers decide the outcome;
+ * the body is read only so that a short one frees the connection for the next delivery.
+ */
+export const MAX_REPLY_BYTES = 4 * 1024;
+
+/**
  * One signed POST per call, classified by the design's rules: 2xx delivered, 410 disables the
  * receiver, 408/429/5xx/3xx/network errors/timeouts are retried later, other 4xx rejected.
+ * The outcome is known once the headers are in: a reply body that is huge or slow cannot
+ * fail (or bloat) a delivery.
  */
 export class WebhookSender {
   readonly #signer: Webhook;
@@ -52,37 +61,54 @@ export class WebhookSender {
 
   async send(message: WebhookMessage): Promise<AttemptResult> {
     const now = this.#now();
-    let status: number;
-    let retryAfter: string | undefined;
+    const stream = this.#http.stream.post(message.url, {
+      body: message.body,
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'dataframer-run-watcher',
+        ...this.sign(message.messageId, message.body, now),
+      },
+      timeout: { request: message.timeoutMs },
+    });
+    // Errors before the headers reach the await below; later ones (a reply body cut short or
+    // too slow) no longer matter.
+    stream.on('error', () => {});
+    let response: PlainResponse;
     try {
-      const response = await this.#http.post(message.url, {
-        body: message.body,
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'dataframer-run-watcher',
-          ...this.sign(message.messageId, message.body, now),
-        },
-        timeout: { request: message.timeoutMs },
-      });
-      status = response.statusCode;
-      retryAfter = response.headers['retry-after'];
+      [response] = (await once(stream, 'response')) as [PlainResponse];
     } catch (error) {
+      stream.destroy();
       if (error instanceof RequestError) {
         return { kind: 'retry', reason: error.code || 'ERR_NETWORK', retryAfterMs: null };
       }
       throw error;
     }
+    discardReply(stream);
+    const status = response.statusCode;
     if (status >= 200 && status < 300) return { kind: 'delivered', status };
     if (status === 410) return { kind: 'disabled', status };
     if (status === 408 || status === 429 || status >= 500 || (status >= 300 && status < 400)) {
       return {
         kind: 'retry',
         reason: `HTTP ${status}`,
-        retryAfterMs: parseRetryAfter(retryAfter, now, 24 * 60 * 60 * 1000),
+        retryAfterMs: parseRetryAfter(response.headers['retry-after'], now, 24 * 60 * 60 * 1000),
       };
     }
     return { kind: 'rejected', reason: `HTTP ${status}` };
   }
+}
+
+/**
+ * Reads the reply in the background and drops it: up to MAX_REPLY_BYTES, so that a short one
+ * ends and its keep-alive connection is reused; past that the connection is closed. A body
+ * that never ends is cut by the request timeout.
+ */
+function discardReply(stream: Request): void {
+  let read = 0;
+  stream.on('data', (chunk: Buffer) => {
+    read += chunk.length;
+    if (read > MAX_REPLY_BYTES) stream.destroy();
+  });
 }
 
 /** A receiver URL as it may appear in logs and metrics: no credentials, no query string. */

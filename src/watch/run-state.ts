@@ -1,17 +1,26 @@
 import {
   DataFramerError,
   InvalidResponseError,
+  ResponseTooLargeError,
   RunNotFoundError,
   TransientError,
   UnauthorizedError,
 } from '../dataframer/errors.js';
+import type { FieldProblem } from '../dataframer/parse-run.js';
 import { isKnownStatus, isTerminalStatus, type Run } from '../dataframer/schema.js';
-import type { WatchEvent } from '../logging.js';
-import { finishTypeFor, type FinishType } from '../notify/payload.js';
+import { MAX_STATUS_CHARS, clip, type WatchEvent } from '../logging.js';
+import { MAX_LOG_FILES, finishTypeFor, summarizeRun, type FinishType } from '../notify/payload.js';
 import type { RunRecord } from '../store/types.js';
 import { jumpLooksBatched, nextPollDelay, rateAnchor, type PollTiming } from './poll-policy.js';
 
-export type PollOutcome = { ok: true; run: Run } | { ok: false; error: unknown };
+export type PollOutcome =
+  | {
+      ok: true;
+      run: Run;
+      /** Off-spec fields of the body (dropped from `run`) not yet reported for this run. */
+      invalidFields?: readonly FieldProblem[];
+    }
+  | { ok: false; error: unknown };
 
 export interface PollContext {
   now: number;
@@ -62,23 +71,28 @@ function samplesDone(run: Run): number {
   return (run.samples_completed ?? 0) + (run.samples_failed ?? 0);
 }
 
-/** The fields of `run.finished` (DESIGN.md), from the last snapshot. */
+/** The fields of `run.finished` (DESIGN.md), from the last snapshot, as the webhook's are. */
 export function finishedFields(record: RunRecord, now: number): Record<string, unknown> {
-  const run = record.snapshot;
+  const summary = summarizeRun(record.snapshot, MAX_LOG_FILES);
   return {
-    status: run?.status ?? null,
-    samples_completed: run?.samples_completed ?? null,
-    samples_failed: run?.samples_failed ?? null,
-    number_of_samples: run?.runtime_params?.number_of_samples ?? null,
-    total_cost: run?.total_cost ?? null,
-    generated_files: run?.generated_files ?? [],
-    spec_name: run?.spec_name ?? null,
-    dataset_name: run?.dataset_name ?? null,
-    created_at: run?.created_at ?? null,
-    completed_at: run?.completed_at ?? null,
+    status: summary.status,
+    samples_completed: summary.samples_completed,
+    samples_failed: summary.samples_failed,
+    number_of_samples: summary.number_of_samples,
+    total_cost: summary.total_cost,
+    generated_files: summary.generated_files,
+    generated_files_total: summary.generated_files_total,
+    generated_files_truncated: summary.generated_files_truncated,
+    spec_name: summary.spec_name,
+    dataset_name: summary.dataset_name,
+    created_at: summary.created_at,
+    completed_at: summary.completed_at,
     watch_duration_ms: now - record.addedAt,
   };
 }
+
+const statusText = (status: string | null) =>
+  status === null ? null : clip(status, MAX_STATUS_CHARS);
 
 function finished(record: RunRecord, type: FinishType, now: number): RunRecord {
   return { ...record, finishedAt: now, outcome: type };
@@ -86,12 +100,26 @@ function finished(record: RunRecord, type: FinishType, now: number): RunRecord {
 
 /** The state machine of one run: what a poll's outcome does to the record, and what to log. */
 export function applyPoll(record: RunRecord, outcome: PollOutcome, ctx: PollContext): Transition {
-  return outcome.ok ? applyRun(record, outcome.run, ctx) : applyFailure(record, outcome.error, ctx);
+  return outcome.ok
+    ? applyRun(record, outcome.run, outcome.invalidFields ?? [], ctx)
+    : applyFailure(record, outcome.error, ctx);
 }
 
-function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
+function applyRun(
+  record: RunRecord,
+  run: Run,
+  invalidFields: readonly FieldProblem[],
+  ctx: PollContext,
+): Transition {
   const { now } = ctx;
-  const events: WatchEvent[] = [];
+  // The run goes on without them; the owner of the API hears of each once per run.
+  const events: WatchEvent[] = invalidFields.map(({ field, problem }) => ({
+    level: 'warn',
+    event: 'run.field_invalid',
+    runId: record.runId,
+    msg: 'run body has a field that does not match the API spec; it is passed on as null',
+    fields: { field: clip(field, 200), problem: clip(problem, 200) },
+  }));
   const status = run.status;
   const statusChanged = status !== record.status;
   const done = samplesDone(run);
@@ -105,8 +133,8 @@ function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
       runId: record.runId,
       msg: 'run status changed',
       fields: {
-        from: record.status,
-        to: status,
+        from: statusText(record.status),
+        to: statusText(status),
         samples_completed: run.samples_completed ?? null,
         samples_failed: run.samples_failed ?? null,
         number_of_samples: run.runtime_params?.number_of_samples ?? null,
@@ -118,7 +146,7 @@ function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
         event: 'run.unknown_status',
         runId: record.runId,
         msg: 'run reported a status the API spec does not list; treated as not finished',
-        fields: { status },
+        fields: { status: statusText(status) },
       });
     }
   }
@@ -137,7 +165,7 @@ function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
       runId: record.runId,
       msg: 'run progress',
       fields: {
-        status,
+        status: statusText(status),
         samples_done: done,
         number_of_samples: total,
         percent: Math.floor((done * 100) / total),
@@ -235,13 +263,17 @@ function applyRun(record: RunRecord, run: Run, ctx: PollContext): Transition {
 
 function describeError(error: unknown): Record<string, unknown> {
   if (!(error instanceof DataFramerError)) {
-    return { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) };
+    return {
+      code: 'INTERNAL',
+      message: clip(error instanceof Error ? error.message : String(error)),
+    };
   }
   return {
     code: error.code,
-    message: error.message,
+    message: clip(error.message),
     status: error.status,
-    ...(error instanceof InvalidResponseError ? { path: error.path } : {}),
+    ...(error instanceof InvalidResponseError ? { path: clip(error.path, 200) } : {}),
+    ...(error instanceof ResponseTooLargeError ? { limit_bytes: error.limitBytes } : {}),
     ...(error instanceof TransientError && error.networkCode
       ? { network_code: error.networkCode }
       : {}),
@@ -354,7 +386,10 @@ export function expireRun(record: RunRecord, now: number): Transition {
         event: 'run.watch_timeout',
         runId: record.runId,
         msg: 'run still not finished after MAX_WATCH_MS; no longer watched',
-        fields: { last_status: record.status, watch_duration_ms: now - record.addedAt },
+        fields: {
+          last_status: statusText(record.status),
+          watch_duration_ms: now - record.addedAt,
+        },
       },
     ],
   };

@@ -1,11 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RunFetcher } from '../dataframer/client.js';
+import type { FieldProblem } from '../dataframer/parse-run.js';
 import { DataFramerError } from '../dataframer/errors.js';
 import { noMetrics, type MetricsRecorder } from '../http/metrics.js';
 import { logEvent } from '../logging.js';
 import type { DeliveryWorker } from '../notify/delivery-worker.js';
-import { buildWebhookBody, messageIdFor, type FinishType } from '../notify/payload.js';
+import {
+  MAX_WEBHOOK_FILES,
+  buildWebhookBody,
+  messageIdFor,
+  type FinishType,
+} from '../notify/payload.js';
 import type { Delivery, RunRecord, Store } from '../store/types.js';
 import type { PollTiming } from './poll-policy.js';
 import {
@@ -36,6 +42,19 @@ export interface WatcherOptions {
   onRunFinished?: (runId: string, type: FinishType) => void;
 }
 
+/**
+ * The record as it is kept in memory and in the store: the webhook and the log line are built
+ * from the full answer first, so a snapshot needs no more files than a webhook can carry.
+ */
+export function storedRecord(record: RunRecord): RunRecord {
+  const files = record.snapshot?.generated_files;
+  if (!record.snapshot || !files || files.length <= MAX_WEBHOOK_FILES) return record;
+  return {
+    ...record,
+    snapshot: { ...record.snapshot, generated_files: files.slice(0, MAX_WEBHOOK_FILES) },
+  };
+}
+
 export function deliveryIdFor(messageId: string, receiverUrl: string): string {
   return `dlv_${createHash('sha256').update(`${messageId}\n${receiverUrl}`).digest('hex').slice(0, 20)}`;
 }
@@ -52,6 +71,8 @@ export class Watcher {
   /** How each run this process was asked to watch has ended, including ones that ended before a restart. */
   readonly #outcomes = new Map<string, FinishType>();
   readonly #scheduler: Scheduler;
+  /** Off-spec fields already reported per run, so `run.field_invalid` comes once, not every poll. */
+  readonly #reportedFields = new Map<string, Set<string>>();
   #keyRefused = false;
 
   constructor(options: WatcherOptions) {
@@ -146,6 +167,7 @@ export class Watcher {
   /** Stops watching a run; deliveries it already owes are still made. */
   removeRun(runId: string): void {
     if (!this.#runs.delete(runId)) return;
+    this.#reportedFields.delete(runId);
     this.#scheduler.cancel(runId);
     this.#o.store.removeRun(runId);
     logEvent(this.#o.logger, {
@@ -180,7 +202,8 @@ export class Watcher {
     let outcome: PollOutcome;
     const startedAt = performance.now();
     try {
-      outcome = { ok: true, run: await this.#o.fetcher.getRun(runId) };
+      const { run, invalidFields } = await this.#o.fetcher.readRun(runId);
+      outcome = { ok: true, run, invalidFields: this.#notYetReported(runId, invalidFields) };
     } catch (error) {
       outcome = { ok: false, error };
     }
@@ -202,6 +225,15 @@ export class Watcher {
     });
     this.#trackKey(transition, runId);
     return this.#apply(transition);
+  }
+
+  #notYetReported(runId: string, fields: readonly FieldProblem[]): FieldProblem[] {
+    if (fields.length === 0) return [];
+    let reported = this.#reportedFields.get(runId);
+    if (!reported) this.#reportedFields.set(runId, (reported = new Set()));
+    const fresh = fields.filter(({ field }) => !reported.has(field));
+    for (const { field } of fresh) reported.add(field);
+    return fresh;
   }
 
   /** Logs the key problem once per change, not once per poll. */
@@ -232,8 +264,9 @@ export class Watcher {
     if (transition.finish) {
       this.#finish(record, transition.finish);
     } else {
-      this.#runs.set(record.runId, record);
-      if (transition.changed) this.#o.store.saveRun(record);
+      const kept = storedRecord(record);
+      this.#runs.set(record.runId, kept);
+      if (transition.changed) this.#o.store.saveRun(kept);
       next = record.nextDueAt;
     }
     for (const event of transition.events) logEvent(this.#o.logger, event);
@@ -261,8 +294,9 @@ export class Watcher {
       createdAt: now,
       updatedAt: now,
     }));
-    this.#o.store.finishRun(record, deliveries);
+    this.#o.store.finishRun(storedRecord(record), deliveries);
     this.#runs.delete(record.runId);
+    this.#reportedFields.delete(record.runId);
     this.#outcomes.set(record.runId, type);
     this.#o.deliveries.enqueue(deliveries);
   }

@@ -5,6 +5,7 @@ import { WebhookSender } from '../../src/notify/webhook-sender.js';
 import { Run } from '../../src/dataframer/schema.js';
 import { startCaptureServer } from '../helpers/capture-server.js';
 import { runBody } from '../helpers/run-body.js';
+import { MB, startBodyServer, type BodyPlan } from './body-server.js';
 
 const SECRET = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
 const RUN_ID = '3c90c3cc-0d44-4b50-8888-8dd25736052a';
@@ -58,6 +59,8 @@ describe('WebhookSender over real HTTP', () => {
         generated_files: [
           { id: '<string>', path: '<string>', file_type: '<string>', size_bytes: 123 },
         ],
+        generated_files_total: 1,
+        generated_files_truncated: false,
         spec_id: '3c90c3cc-0d44-4b50-8888-8dd25736052a',
         spec_name: '<string>',
         spec_version: 123,
@@ -125,5 +128,38 @@ describe('WebhookSender over real HTTP', () => {
       kind: 'retry',
       reason: 'ECONNREFUSED',
     });
+  });
+});
+
+describe('WebhookSender and the reply body (read up to MAX_REPLY_BYTES, 4 KiB)', () => {
+  async function receiverStreaming(plan: BodyPlan) {
+    const server = await startBodyServer(() => plan);
+    close = server.close;
+    return server;
+  }
+
+  it('counts a 2xx as delivered once the headers are in, however slow the body', async () => {
+    // A body that never ends: waiting for it would end the attempt in a timeout instead.
+    const server = await receiverStreaming({
+      status: 200,
+      prefix: 'accepted, still writing',
+      hang: true,
+    });
+    expect(await new WebhookSender(SECRET).send(message(server.url, 5_000))).toEqual({
+      kind: 'delivered',
+      status: 200,
+    });
+  });
+
+  it.each([
+    [200, { kind: 'delivered', status: 200 }],
+    [500, { kind: 'retry', reason: 'HTTP 500', retryAfterMs: null }],
+    [400, { kind: 'rejected', reason: 'HTTP 400' }],
+  ])('decides a %i by its status and hangs up on a 300 MB reply', async (status, expected) => {
+    const server = await receiverStreaming({ status, prefix: 'x', fillBytes: 300 * MB });
+    expect(await new WebhookSender(SECRET).send(message(server.url, 20_000))).toEqual(expected);
+    await server.answers[0]!.closed;
+    // A few KB read, plus what socket buffers hold when the sender hangs up.
+    expect(server.answers[0]!.sent).toBeLessThan(40 * MB);
   });
 });

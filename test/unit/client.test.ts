@@ -19,7 +19,8 @@ const PATH = `/api/dataframer/runs/${RUN_ID}/`;
 useStrictHttpMock();
 
 function makeClient() {
-  let clock = 1_700_000_000_000;
+  let wall = 1_700_000_000_000;
+  let monotonic = 5_000;
   const sleeps: number[] = [];
   const client = new DataFramerClient({
     baseUrl: BASE,
@@ -28,15 +29,26 @@ function makeClient() {
     retries: 3,
     minRetryDelayMs: 1,
     maxRetryDelayMs: 2,
-    now: () => clock,
-    // The injected sleep moves the clock instead of waiting.
+    now: () => wall,
+    monotonicNow: () => monotonic,
+    // The injected sleep moves both clocks instead of waiting.
     sleep: (ms) => {
       sleeps.push(ms);
-      clock += ms;
+      wall += ms;
+      monotonic += ms;
       return Promise.resolve();
     },
   });
-  return { client, sleeps, advance: (ms: number) => (clock += ms) };
+  return {
+    client,
+    sleeps,
+    advance: (ms: number) => {
+      wall += ms;
+      monotonic += ms;
+    },
+    /** The wall clock alone is set, as NTP or an operator may do. */
+    stepWallClock: (ms: number) => (wall += ms),
+  };
 }
 
 function api() {
@@ -77,7 +89,7 @@ describe('DataFramerClient.getRun', () => {
     await expect(makeClient().client.getRun(RUN_ID)).resolves.toEqual(body);
   });
 
-  it('keeps fields the spec does not list', async () => {
+  it('drops fields the spec does not list, without failing', async () => {
     api()
       .get(PATH)
       .reply(
@@ -87,9 +99,78 @@ describe('DataFramerClient.getRun', () => {
           generated_files: [{ id: 'f', path: 'a.csv', checksum: 'abc' }],
         }),
       );
-    const run = await makeClient().client.getRun(RUN_ID);
-    expect(run).toMatchObject({ priority: 'high', generated_files: [{ checksum: 'abc' }] });
+    const reading = await makeClient().client.readRun(RUN_ID);
+    expect(reading.run).not.toHaveProperty('priority');
+    expect(reading.run.generated_files).toEqual([{ id: 'f', path: 'a.csv' }]);
+    expect(reading.invalidFields).toEqual([]);
   });
+
+  it('passes off-spec optional fields on as missing and names each once', async () => {
+    api()
+      .get(PATH)
+      .reply(
+        200,
+        runBody({
+          status: 'SUCCEEDED',
+          total_cost: '1.37',
+          spec_version: null,
+          samples_failed: -2,
+          runtime_params: { ...exampleRun.runtime_params, number_of_samples: 'many' },
+          generated_files: [
+            { id: 'a', path: 'a.csv', size_bytes: '12' },
+            { id: 'b', path: 'b.csv', size_bytes: -1 },
+            'not a file',
+            { id: 'c', path: 'c.csv', size_bytes: 3 },
+          ],
+        }),
+      );
+    const { run, invalidFields } = await makeClient().client.readRun(RUN_ID);
+    expect(run).toMatchObject({ id: RUN_ID, status: 'SUCCEEDED', samples_completed: 123 });
+    for (const field of ['total_cost', 'spec_version', 'samples_failed'])
+      expect(run).not.toHaveProperty(field);
+    expect(run.runtime_params).not.toHaveProperty('number_of_samples');
+    expect(run.generated_files).toEqual([
+      { id: 'a', path: 'a.csv' },
+      { id: 'b', path: 'b.csv' },
+      { id: 'c', path: 'c.csv', size_bytes: 3 },
+    ]);
+    expect(invalidFields.map((f) => f.field).sort()).toEqual([
+      'generated_files.*',
+      'generated_files.*.size_bytes',
+      'runtime_params.number_of_samples',
+      'samples_failed',
+      'spec_version',
+      'total_cost',
+    ]);
+    // The problem says what was expected, never the value.
+    expect(invalidFields.find((f) => f.field === 'total_cost')?.problem).toMatch(/expected number/);
+  });
+
+  it.each([
+    ['id', { id: undefined }],
+    ['id', { id: 42 }],
+    ['status', { status: 2 }],
+    ['status', { status: '' }],
+  ])('fails a body whose %s is unusable (%j), naming it', async (path, overrides) => {
+    api().get(PATH).reply(200, runBody(overrides));
+    const error = await makeClient()
+      .client.readRun(RUN_ID)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidResponseError);
+    expect(error).toMatchObject({ code: 'INVALID_RESPONSE', path });
+    expect((error as Error).message).toContain(RUN_ID);
+  });
+
+  it.each([['[]'], ['null'], ['"run"'], ['42']])(
+    'fails a JSON body that is not an object (%s) at the root',
+    async (body) => {
+      api().get(PATH).reply(200, body, { 'content-type': 'application/json' });
+      await expect(makeClient().client.readRun(RUN_ID)).rejects.toMatchObject({
+        code: 'INVALID_RESPONSE',
+        path: '(root)',
+      });
+    },
+  );
 
   it('keeps a status outside the spec enum instead of failing', async () => {
     api()
@@ -131,6 +212,17 @@ describe('DataFramerClient.getRun', () => {
     api().get(PATH).reply(200, exampleRun);
     await client.getRun(RUN_ID);
     expect(sleeps).toEqual([30_000]);
+  });
+
+  it('keeps the pause on a monotonic clock: a wall clock stepped back does not stretch it', async () => {
+    const { client, sleeps, stepWallClock } = makeClient();
+    api().get(PATH).reply(429, {}, { 'retry-after': '7' }).get(PATH).reply(200, exampleRun);
+    await client.getRun(RUN_ID);
+    expect(sleeps).toEqual([7_000]);
+    stepWallClock(-60 * 60 * 1000);
+    api().get(PATH).reply(200, exampleRun);
+    await client.getRun(RUN_ID);
+    expect(sleeps).toEqual([7_000]);
   });
 
   it('gives up after the retries with a RateLimitedError carrying the delay', async () => {
@@ -175,21 +267,6 @@ describe('DataFramerClient.getRun', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidResponseError);
     expect(error).toMatchObject({ path: '(body)' });
-  });
-
-  it('names the offending path of a body that breaks the schema', async () => {
-    api()
-      .get(PATH)
-      .reply(
-        200,
-        runBody({ runtime_params: { ...exampleRun.runtime_params, number_of_samples: 'many' } }),
-      );
-    const error = await makeClient()
-      .client.getRun(RUN_ID)
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(InvalidResponseError);
-    expect(error).toMatchObject({ path: 'runtime_params.number_of_samples' });
-    expect((error as Error).message).toContain(RUN_ID);
   });
 
   it('rejects a body that is about another run', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { createLogger, logEvent } from '../../src/logging.js';
+import { EVENTS, MAX_TEXT_CHARS, clip, createLogger, logEvent } from '../../src/logging.js';
 import { createLogSink } from '../helpers/log-sink.js';
 
 const KEY = 'df_live_7c1e0b9a55d2';
@@ -50,5 +50,32 @@ describe('createLogger', () => {
     expect(text).not.toContain(SECRET);
     expect(text).toContain('[REDACTED]');
     expect(sink.lines()).toHaveLength(2);
+  });
+});
+
+describe('logEvent bounds', () => {
+  it('cuts every string of an event to MAX_TEXT_CHARS, however deep', () => {
+    const sink = createLogSink();
+    const huge = 'x'.repeat(100_000);
+    logEvent(
+      createLogger({ level: 'info', format: 'json', secrets: [], destination: sink.stream }),
+      {
+        level: 'warn',
+        event: 'poll.failed',
+        runId: 'r1',
+        msg: 'poll failed',
+        fields: { error: { code: 'INTERNAL', message: huge }, list: [huge, { deeper: huge }] },
+      },
+    );
+    expect(sink.raw[0]!.length).toBeLessThan(4 * MAX_TEXT_CHARS);
+    const [line] = sink.lines();
+    expect(line?.['error']).toEqual({ code: 'INTERNAL', message: clip(huge) });
+    expect(clip(huge)).toHaveLength(MAX_TEXT_CHARS);
+    expect(clip(huge).endsWith('…')).toBe(true);
+    expect(clip('short')).toBe('short');
+  });
+
+  it('knows run.field_invalid', () => {
+    expect(EVENTS).toContain('run.field_invalid');
   });
 });

@@ -4,7 +4,9 @@ import {
   TransientError,
   UnauthorizedError,
   InvalidResponseError,
+  ResponseTooLargeError,
 } from '../../src/dataframer/errors.js';
+import { parseRunBody } from '../../src/dataframer/parse-run.js';
 import { Run } from '../../src/dataframer/schema.js';
 import { applyPoll, expireRun, newRunRecord, type PollContext } from '../../src/watch/run-state.js';
 import { exampleRun, runBody } from '../helpers/run-body.js';
@@ -73,6 +75,8 @@ describe('run state machine', () => {
       number_of_samples: 123,
       total_cost: 1.37,
       generated_files: exampleRun['generated_files'],
+      generated_files_total: 1,
+      generated_files_truncated: false,
       spec_name: '<string>',
       dataset_name: '<string>',
       created_at: '2023-11-07T05:31:56Z',
@@ -231,5 +235,114 @@ describe('progress lines', () => {
       );
     }
     expect(logged).toEqual([12, 35, 100]);
+  });
+});
+
+describe('off-spec fields', () => {
+  it('finishes a SUCCEEDED run whose optional fields break the spec, with one warning per field', () => {
+    const body = JSON.stringify(
+      runBody({ status: 'SUCCEEDED', total_cost: '1.37', spec_version: null }),
+    );
+    const { run: parsed, invalidFields } = parseRunBody(body, RUN_ID);
+    const t = applyPoll(start, { ok: true, run: parsed, invalidFields }, ctx(5_000));
+    expect(t.finish).toBe('run.succeeded');
+    const warnings = t.events.filter((e) => e.event === 'run.field_invalid');
+    expect(warnings.map((e) => [e.level, e.fields?.['field']])).toEqual([
+      ['warn', 'spec_version'],
+      ['warn', 'total_cost'],
+    ]);
+    expect(warnings[1]?.fields?.['problem']).toMatch(/expected number/);
+    expect(t.events.find((e) => e.event === 'run.finished')?.fields).toMatchObject({
+      status: 'SUCCEEDED',
+      total_cost: null,
+    });
+  });
+
+  it('cuts what a field warning carries', () => {
+    const t = applyPoll(
+      start,
+      {
+        ok: true,
+        run: run({ status: 'PROCESSING' }),
+        invalidFields: [{ field: 'f'.repeat(10_000), problem: 'p'.repeat(10_000) }],
+      },
+      ctx(1),
+    );
+    const fields = t.events.find((e) => e.event === 'run.field_invalid')?.fields;
+    expect(fields).toBeDefined();
+    expect(String(fields?.['field']).length).toBeLessThanOrEqual(200);
+    expect(String(fields?.['problem']).length).toBeLessThanOrEqual(200);
+  });
+});
+
+describe('bounded output', () => {
+  const manyFiles = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({ id: `f${i}`, path: `out/${i}.csv` }));
+
+  it('lists at most 20 files in run.finished, with the real count', () => {
+    const t = applyPoll(
+      start,
+      { ok: true, run: run({ status: 'SUCCEEDED', generated_files: manyFiles(200_000) }) },
+      ctx(1),
+    );
+    const fields = t.events.find((e) => e.event === 'run.finished')?.fields;
+    expect(fields).toMatchObject({
+      generated_files_total: 200_000,
+      generated_files_truncated: true,
+    });
+    expect(fields?.['generated_files']).toHaveLength(20);
+    expect(JSON.stringify(fields).length).toBeLessThan(4_000);
+  });
+
+  it('cuts a huge status in every line that names it', () => {
+    const huge = 'S'.repeat(100_000);
+    const seen = applyPoll(start, { ok: true, run: run({ status: huge }) }, ctx(1));
+    const expired = expireRun(seen.record, 2);
+    for (const event of [...seen.events, ...expired.events]) {
+      expect(JSON.stringify(event).length).toBeLessThan(1_000);
+    }
+    expect(seen.events.map((e) => e.event)).toEqual(['run.status_changed', 'run.unknown_status']);
+  });
+
+  it('cuts free text in run.finished (names, dates, file paths)', () => {
+    const long = 'n'.repeat(100_000);
+    const t = applyPoll(
+      start,
+      {
+        ok: true,
+        run: run({
+          status: 'FAILED',
+          spec_name: long,
+          dataset_name: long,
+          generated_files: [{ id: long, path: long, file_type: long }],
+        }),
+      },
+      ctx(1),
+    );
+    const fields = t.events.find((e) => e.event === 'run.finished')?.fields;
+    expect(JSON.stringify(fields).length).toBeLessThan(6_000);
+  });
+
+  it('reports a too large body as poll.failed with its code and the limit, and polls again', () => {
+    const t = applyPoll(
+      start,
+      {
+        ok: false,
+        error: new ResponseTooLargeError('too large', RUN_ID, 200, 5 * 1024 * 1024),
+      },
+      ctx(1_000),
+    );
+    expect(t.finish).toBeNull();
+    expect(t.events[0]).toMatchObject({
+      event: 'poll.failed',
+      level: 'warn',
+      fields: { error: { code: 'RESPONSE_TOO_LARGE', status: 200, limit_bytes: 5 * 1024 * 1024 } },
+    });
+    expect(t.record.nextDueAt).toBeGreaterThan(1_000);
+  });
+
+  it('cuts the message of an unexpected error', () => {
+    const t = applyPoll(start, { ok: false, error: new Error('m'.repeat(100_000)) }, ctx(1));
+    expect(JSON.stringify(t.events[0]).length).toBeLessThan(1_500);
   });
 });

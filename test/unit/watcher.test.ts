@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { parseRunBody } from '../../src/dataframer/parse-run.js';
 import { Run } from '../../src/dataframer/schema.js';
 import { createLogger } from '../../src/logging.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
@@ -20,6 +21,8 @@ afterEach(() => {
 /** A Watcher on a MemoryStore with a scripted fetcher; `status[id]` is what the API says now. */
 function setup(store = new MemoryStore()) {
   const status: Record<string, string> = {};
+  /** A raw body to answer with instead, read as the client reads it. */
+  const bodies: Record<string, Record<string, unknown>> = {};
   const gates: Record<string, Promise<void>> = {};
   const calls: string[] = [];
   const sink = createLogSink();
@@ -27,10 +30,15 @@ function setup(store = new MemoryStore()) {
   const watcher = new Watcher({
     store,
     fetcher: {
-      getRun: async (runId) => {
+      readRun: async (runId) => {
         calls.push(runId);
         await gates[runId];
-        return Run.parse(runBody({ id: runId, status: status[runId] ?? 'PROCESSING' }));
+        const body = bodies[runId];
+        if (body) return parseRunBody(JSON.stringify({ ...body, id: runId }), runId);
+        return {
+          run: Run.parse(runBody({ id: runId, status: status[runId] ?? 'PROCESSING' })),
+          invalidFields: [],
+        };
       },
     },
     deliveries: { enqueue: (d) => enqueued.push(...d) },
@@ -44,7 +52,7 @@ function setup(store = new MemoryStore()) {
     maxWatchMs: 60_000,
     random: () => 0,
   });
-  return { watcher, store, status, gates, calls, sink, enqueued };
+  return { watcher, store, status, bodies, gates, calls, sink, enqueued };
 }
 
 describe('Watcher', () => {
@@ -121,6 +129,50 @@ describe('Watcher', () => {
     expect(sink.byEvent('run.watch_timeout')).toHaveLength(1);
     expect(enqueued.map((d) => d.type)).toEqual(['run.watch_timeout']);
     expect(watcher.activeCount).toBe(0);
+    await watcher.stop();
+  });
+});
+
+describe('Watcher and what a body may hold', () => {
+  const manyFiles = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({ id: `f${i}`, path: `out/${i}.csv`, extra: 'x' }));
+
+  it('warns of an off-spec field once per run, not on every poll, and still finishes the run', async () => {
+    const { watcher, bodies, sink, enqueued } = setup();
+    bodies[A] = runBody({ status: 'PROCESSING', total_cost: '0.5' });
+    bodies[B] = runBody({ status: 'PROCESSING', total_cost: '0.5' });
+    watcher.start([A, B]);
+    await jest.advanceTimersByTimeAsync(20_000);
+    bodies[A] = runBody({ status: 'SUCCEEDED', total_cost: '1.37', spec_version: null });
+    await jest.advanceTimersByTimeAsync(20_000);
+    const warned = sink.byEvent('run.field_invalid').map((l) => [l.run_id, l['field']]);
+    expect(warned).toEqual([
+      [A, 'total_cost'],
+      [B, 'total_cost'],
+      [A, 'spec_version'],
+    ]);
+    expect(sink.byEvent('run.finished').map((l) => [l.run_id, l['total_cost']])).toEqual([
+      [A, null],
+    ]);
+    const data = (JSON.parse(enqueued[0]!.body) as { data: Record<string, unknown> }).data;
+    expect(data).toMatchObject({ status: 'SUCCEEDED', total_cost: null, spec_version: null });
+    await watcher.stop();
+  });
+
+  it('keeps at most 1,000 files of a run in the store, after the webhook counted them all', async () => {
+    const { watcher, store, bodies, enqueued } = setup();
+    bodies[A] = runBody({ status: 'PROCESSING', generated_files: manyFiles(200_000) });
+    bodies[B] = runBody({ status: 'SUCCEEDED', generated_files: manyFiles(200_000) });
+    watcher.start([A, B]);
+    await jest.advanceTimersByTimeAsync(10);
+    expect(store.getRun(A)?.snapshot?.generated_files).toHaveLength(1_000);
+    expect(store.getRun(B)?.snapshot?.generated_files).toHaveLength(1_000);
+    const data = (JSON.parse(enqueued[0]!.body) as { data: Record<string, unknown> }).data;
+    expect(data).toMatchObject({ generated_files_total: 200_000, generated_files_truncated: true });
+    expect(data['generated_files']).toHaveLength(1_000);
+    // Each file with the spec's fields only.
+    expect((data['generated_files'] as unknown[])[0]).toEqual({ id: 'f0', path: 'out/0.csv' });
+    expect(enqueued[0]!.body.length).toBeLessThan(100_000);
     await watcher.stop();
   });
 });
