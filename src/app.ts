@@ -126,7 +126,11 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
     { readiness, metrics: metrics.render },
     config.httpHost,
     config.httpPort,
-  );
+  ).catch((error: unknown) => {
+    // Nothing is left behind: closing the store releases the state directory's lock.
+    store.close();
+    throw listenError(error, config);
+  });
 
   const reloadRunList = (reason: string) => {
     try {
@@ -213,6 +217,17 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
     reloadRunList,
     stop,
   };
+}
+
+/** A port taken or not allowed is the operator's to fix: a configuration error (exit 78). */
+function listenError(error: unknown, config: Config): unknown {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL')
+    return new ConfigError(
+      'HTTP_PORT',
+      `cannot listen on ${config.httpHost}:${config.httpPort} (${code}); choose another HTTP_PORT or HTTP_HOST`,
+    );
+  return error;
 }
 
 /** With no receivers configured there is nothing to sign; deliveries are never created. */
