@@ -189,7 +189,11 @@ export class Watcher {
   }
 
   #expireOverdue(now: number): void {
+    // No poll is planned more than the max interval ahead; a run due later than that was
+    // planned before the wall clock stepped back, and would otherwise wait for the step's size.
+    const latest = now + this.#o.timing.maxMs;
     for (const record of [...this.#runs.values()]) {
+      if (record.nextDueAt > latest) record.nextDueAt = latest;
       if (now - record.addedAt >= this.#o.maxWatchMs && !this.#scheduler.isBusy(record.runId)) {
         this.#scheduler.cancel(record.runId);
         this.#apply(expireRun(record, now));

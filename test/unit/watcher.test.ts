@@ -56,6 +56,17 @@ function setup(store = new MemoryStore()) {
 }
 
 describe('Watcher', () => {
+  it('keeps polling within the max interval after the wall clock steps back an hour', async () => {
+    const { watcher, calls } = setup();
+    watcher.start([A]);
+    await jest.advanceTimersByTimeAsync(10);
+    expect(calls).toHaveLength(1);
+    jest.setSystemTime(Date.now() - 3_600_000);
+    await jest.advanceTimersByTimeAsync(5_000 + 2_000); // the max interval, and two ticks
+    expect(calls.length).toBeGreaterThan(1);
+    await watcher.stop();
+  });
+
   it('writes the end and its deliveries before it logs run.finished, then stops polling', async () => {
     const store = new MemoryStore();
     const linesAtFinish: number[] = [];
