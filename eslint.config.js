@@ -2,7 +2,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/'] },
+  // .ci/ holds plain Node scripts for CI, outside the TypeScript project.
+  { ignores: ['dist/', 'node_modules/', 'coverage/', '.ci/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -70,7 +70,7 @@ export function startWatcher(
 ): WatcherProcess {
   const [command, ...prefix] = [...(options.wrap ?? []), process.execPath];
   const argv = [...prefix, options.main ?? MAIN, ...(options.args ?? [])];
-  const child = spawn(command!, argv, {
+  const child = spawn(command, argv, {
     cwd: options.cwd ?? process.cwd(),
     env: {
       PATH: process.env['PATH'] ?? '',
