@@ -78,6 +78,7 @@ describe('production install, as in the Docker image', () => {
         POLL_MAX_INTERVAL_MS: '2000',
         STATE_DIR: path.join(work, 'data'),
         SHUTDOWN_GRACE_MS: '5000',
+        WEBHOOK_TIMEOUT_MS: '2000',
       },
       { cwd: app, main: path.join(app, 'dist', 'main.js') },
     );

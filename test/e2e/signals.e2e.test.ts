@@ -22,6 +22,7 @@ const BASE_ENV = {
   POLL_MIN_INTERVAL_MS: '200',
   POLL_MAX_INTERVAL_MS: '1000',
   SHUTDOWN_GRACE_MS: '1500',
+  WEBHOOK_TIMEOUT_MS: '1000',
 };
 /** At most this many watchers at once, so 2 cores are not the thing under test. */
 const PARALLEL = 4;

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
@@ -38,6 +38,10 @@ describe('loadConfig', () => {
       pollMinIntervalMs: 5_000,
       pollMaxIntervalMs: 60_000,
       maxWatchMs: 7 * 24 * 60 * 60 * 1000,
+      requestTimeoutMs: 10_000,
+      webhookTimeoutMs: 10_000,
+      shutdownGraceMs: 15_000,
+      retentionDays: 30,
       stateDir: './data',
       httpPort: 8080,
       logLevel: 'info',
@@ -251,5 +255,290 @@ describe('loadConfig: precedence and secrecy of the file', () => {
     const error = configError({ CONFIG_FILE: name }, dir);
     expect(error.message).toMatch(problem);
     expect(error.message).not.toContain('SUPERSECRET');
+  });
+});
+
+function fileError(name: string, text: string | Buffer, env: Record<string, string> = {}) {
+  const dir = emptyDir();
+  writeFileSync(path.join(dir, name), text);
+  return configError({ CONFIG_FILE: name, ...env }, dir);
+}
+
+describe('loadConfig: upper bounds of durations', () => {
+  const DAY = 24 * 60 * 60 * 1000;
+  it.each([
+    ['POLL_MIN_INTERVAL_MS', String(DAY + 1), 'POLL_MIN_INTERVAL_MS', 'at most 86400000'],
+    ['POLL_MAX_INTERVAL_MS', String(DAY + 1), 'POLL_MAX_INTERVAL_MS', 'at most 86400000'],
+    ['REQUEST_TIMEOUT_MS', '600001', 'REQUEST_TIMEOUT_MS', 'at most 600000'],
+    ['WEBHOOK_TIMEOUT_MS', '600001', 'WEBHOOK_TIMEOUT_MS', 'at most 600000'],
+    ['SHUTDOWN_GRACE_MS', '3000000000', 'SHUTDOWN_GRACE_MS', 'at most 600000'],
+    ['MAX_WATCH_MS', String(24 * DAY + 1), 'MAX_WATCH_MS', 'at most 2073600000'],
+    ['NOT_FOUND_AFTER_MS', String(7 * DAY + 1), 'NOT_FOUND_AFTER_MS', 'at most 604800000'],
+    [
+      'WEBHOOK_RETRY_SCHEDULE_MS',
+      `1000,${30 * DAY}`,
+      'WEBHOOK_RETRY_SCHEDULE_MS (item 2)',
+      'at most 86400000',
+    ],
+    [
+      'WEBHOOK_RETRY_SCHEDULE_MS',
+      Array(21).fill('1000').join(','),
+      'WEBHOOK_RETRY_SCHEDULE_MS',
+      'at most 20',
+    ],
+  ])('rejects %s=%s above its maximum', (name, value, setting, problem) => {
+    const error = configError({ [name]: value });
+    expect(error.setting).toBe(setting);
+    expect(error.problem).toContain(problem);
+  });
+
+  it('accepts every duration at its maximum', () => {
+    const atMaximum = {
+      POLL_MIN_INTERVAL_MS: String(DAY),
+      POLL_MAX_INTERVAL_MS: String(DAY),
+      REQUEST_TIMEOUT_MS: '599999',
+      WEBHOOK_TIMEOUT_MS: '599999',
+      SHUTDOWN_GRACE_MS: '600000',
+      MAX_WATCH_MS: String(24 * DAY),
+      NOT_FOUND_AFTER_MS: String(7 * DAY),
+      WEBHOOK_RETRY_SCHEDULE_MS: Array(20).fill(String(DAY)).join(','),
+    };
+    const config = load(atMaximum);
+    expect(config.maxWatchMs).toBeLessThanOrEqual(2 ** 31 - 1);
+    expect(config.webhookRetryScheduleMs).toHaveLength(20);
+    expect(() => load({ ...atMaximum, SHUTDOWN_GRACE_MS: '600001' })).toThrow(ConfigError);
+  });
+
+  it("bounds a receiver's own timeout and retry schedule in the file", () => {
+    const hooks = (receiver: object) =>
+      JSON.stringify({
+        webhookSecret: SECRET,
+        webhooks: [{ url: 'http://127.0.0.1:9/a', ...receiver }],
+      });
+    expect(fileError('w.json', hooks({ timeoutMs: 600_001 }))).toMatchObject({
+      setting: 'w.json: webhooks (item 1.timeoutMs)',
+      problem: expect.stringContaining('at most 600000'),
+    });
+    expect(fileError('w.json', hooks({ retryScheduleMs: [1000, 30 * DAY] }))).toMatchObject({
+      setting: 'w.json: webhooks (item 1.retryScheduleMs.2)',
+      problem: expect.stringContaining('at most 86400000'),
+    });
+  });
+
+  it('wants NOT_FOUND_AFTER_MS below MAX_WATCH_MS, naming both', () => {
+    const error = configError({ MAX_WATCH_MS: '300000' });
+    expect(error.setting).toBe('NOT_FOUND_AFTER_MS');
+    expect(error.problem).toMatch(/less than MAX_WATCH_MS \(300000\)/);
+  });
+});
+
+describe('loadConfig: what is in flight must fit in the shutdown grace', () => {
+  it('has defaults that fit: the webhook timeout is shorter than the grace', () => {
+    const config = load({});
+    expect(config.webhookTimeoutMs).toBeLessThan(config.shutdownGraceMs);
+  });
+
+  it('lets a poll outlast the grace: one cut short is made again after the restart', () => {
+    expect(load({ REQUEST_TIMEOUT_MS: '60000' }).requestTimeoutMs).toBe(60_000);
+  });
+
+  it.each([
+    [{ WEBHOOK_TIMEOUT_MS: '20000' }, 'WEBHOOK_TIMEOUT_MS (20000)'],
+    [{ SHUTDOWN_GRACE_MS: '10000', WEBHOOK_TIMEOUT_MS: '10000' }, 'WEBHOOK_TIMEOUT_MS (10000)'],
+    [{ SHUTDOWN_GRACE_MS: '5000', REQUEST_TIMEOUT_MS: '1000' }, 'WEBHOOK_TIMEOUT_MS (10000)'],
+  ])('rejects %j, naming the setting it conflicts with', (env, other) => {
+    const error = configError(env);
+    expect(error.setting).toBe('SHUTDOWN_GRACE_MS');
+    expect(error.problem).toContain(`greater than ${other}`);
+  });
+
+  it("names a receiver's own timeout, and file keys as written in the file", () => {
+    const dir = emptyDir();
+    writeFileSync(
+      path.join(dir, 'w.json'),
+      JSON.stringify({
+        webhookSecret: SECRET,
+        shutdownGraceMs: 12_000,
+        webhooks: [
+          { url: 'http://127.0.0.1:9/a' },
+          { url: 'http://127.0.0.1:9/b', timeoutMs: 12_000 },
+        ],
+      }),
+    );
+    expect(configError({ CONFIG_FILE: 'w.json' }, dir)).toMatchObject({
+      setting: 'w.json: shutdownGraceMs',
+      problem: expect.stringContaining('greater than w.json: webhooks (item 2) timeoutMs (12000)'),
+    });
+  });
+});
+
+describe('loadConfig: POLL_CRON must fire', () => {
+  it.each(['0 0 0 31 2 *', '0 0 0 30 2 *', '0 0 12 31 4 *'])(
+    'rejects %s, which never fires',
+    (cron) => {
+      const error = configError({ POLL_CRON: cron });
+      expect(error.setting).toBe('POLL_CRON');
+      expect(error.problem).toMatch(/never fires/);
+    },
+  );
+});
+
+describe('loadConfig: secrets stay out of messages', () => {
+  it.each([
+    ['WEBHOOK_URLS', 'ftp://user:url-password-1@host.example/x', 'WEBHOOK_URLS (item 1)'],
+    ['WEBHOOK_URLS', 'user:url-password-1@host.example', 'WEBHOOK_URLS (item 1)'],
+    ['DATAFRAMER_BASE_URL', 'gopher://h.example/p?token=url-password-1', 'DATAFRAMER_BASE_URL'],
+    [
+      'DATAFRAMER_BASE_URL',
+      'ftp://url-password-1@h.example/#url-password-1',
+      'DATAFRAMER_BASE_URL',
+    ],
+  ])('redacts %s=%s in the message and the problem', (name, value, setting) => {
+    const error = configError({ [name]: value, WEBHOOK_SECRET: SECRET });
+    expect(error.setting).toBe(setting);
+    expect(error.message).toContain('***');
+    expect(error.message).not.toContain('url-password-1');
+    expect(error.problem).not.toContain('url-password-1');
+  });
+
+  it('refuses a YAML custom tag without letting the yaml library print the line', () => {
+    const warnings: unknown[] = [];
+    const onWarning = (warning: unknown) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const error = fileError('w.yaml', 'logLevel: info\napiKey: !secret df_tagged_SUPERSECRET\n');
+      expect(error.setting).toBe('CONFIG_FILE');
+      expect(error.message).toMatch(/w\.yaml uses an unsupported YAML tag.*\(line 2, column 9\)/);
+      expect(error.message).not.toContain('SUPERSECRET');
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).toEqual([]);
+  });
+
+  it('never shows the API key or the webhook secret, even in a message that would quote them', () => {
+    // A run ID that happens to be the API key (a paste into the wrong line) is quoted back...
+    const error = configError({
+      DATAFRAMER_API_KEY: 'df_pasted_twice',
+      WATCH_RUN_IDS: 'df_pasted_twice',
+    });
+    expect(error.setting).toBe('WATCH_RUN_IDS (item 1)');
+    // ...but never in clear.
+    expect(error.message).not.toContain('df_pasted_twice');
+  });
+
+  it('keeps the message one line, without control characters, for any key in the file', () => {
+    const error = fileError('w.json', JSON.stringify({ 'evil\nkey\u001b[31m': 1 }));
+    expect(error.message).toMatch(/unknown setting/);
+    expect(error.message).not.toMatch(/[\p{Cc}]/u);
+  });
+
+  it('takes a "__proto__" key in a JSON file for an unknown key, not for the prototype', () => {
+    const error = fileError('w.json', '{"__proto__": {"logLevel": "debug"}}');
+    expect(error.message).toMatch(/unknown setting "__proto__"/);
+  });
+});
+
+describe('loadConfig: duplicate keys in a JSON file', () => {
+  it.each([
+    [
+      '{"apiKey": "df_first_SECRET", "logLevel": "info", "apiKey": "df_second_SECRET"}',
+      'apiKey',
+      1,
+      51,
+    ],
+    [
+      '{\n  "webhookSecret": "x",\n  "webhooks": [\n    {"url": "http://127.0.0.1:9/a", "url": "df_second_SECRET"}\n  ]\n}',
+      'url',
+      4,
+      37,
+    ],
+    ['{"logLevel": "info", "log\\u004cevel": "df_second_SECRET"}', 'logLevel', 1, 22],
+  ])('rejects %s, naming the key and where, not the value', (text, key, line, column) => {
+    const error = fileError('w.json', text);
+    expect(error.setting).toBe('CONFIG_FILE');
+    expect(error.problem).toMatch(
+      `w.json has the key "${key}" twice (line ${line}, column ${column})`,
+    );
+    expect(error.message).not.toMatch(/SECRET/);
+  });
+
+  it('accepts equal keys in different objects and keys equal to values, not a repeat', () => {
+    const dir = emptyDir();
+    const settings = {
+      webhookSecret: SECRET,
+      logLevel: 'info',
+      stateDir: 'logLevel',
+      webhooks: [{ url: 'http://127.0.0.1:9/a' }, { url: 'http://127.0.0.1:9/b' }],
+    };
+    writeFileSync(path.join(dir, 'w.json'), JSON.stringify(settings));
+    expect(load({ CONFIG_FILE: 'w.json' }, dir).receivers).toHaveLength(2);
+    writeFileSync(
+      path.join(dir, 'w.json'),
+      JSON.stringify(settings).replace('{', '{"stateDir":"x",'),
+    );
+    expect(() => load({ CONFIG_FILE: 'w.json' }, dir)).toThrow(/has the key "stateDir" twice/);
+  });
+});
+
+describe('loadConfig: reloading the file that was loaded at start', () => {
+  function startedWithDefaultFile() {
+    const dir = emptyDir();
+    mkdirSync(path.join(dir, 'config'));
+    const file = path.join(dir, 'config', 'watcher.json');
+    writeFileSync(file, JSON.stringify({ watchRunIds: [RUN_A] }));
+    const env = { DATAFRAMER_API_KEY: 'key-123' };
+    const config = loadConfig(env, dir);
+    expect(config.configFile).toBe(file);
+    return {
+      dir,
+      file,
+      env,
+      reload: () => loadConfig(env, dir, { requireFile: config.configFile }),
+    };
+  }
+
+  it('fails, rather than emptying the run list, when the file is gone', () => {
+    const { file, reload } = startedWithDefaultFile();
+    writeFileSync(file, JSON.stringify({ watchRunIds: [RUN_B] }));
+    expect(reload().watchRunIds).toEqual([RUN_B]);
+    rmSync(file);
+    expect(() => reload()).toThrow(ConfigError);
+    expect(() => reload()).toThrow(/^CONFIG_FILE: cannot read .*watcher\.json/);
+  });
+
+  it.each([
+    ['empty', '', /watcher\.json is empty/],
+    ['blank', ' \n', /watcher\.json is empty/],
+  ])('fails when the file is %s', (_name, text, problem) => {
+    const { file, reload } = startedWithDefaultFile();
+    writeFileSync(file, text);
+    expect(() => reload()).toThrow(problem);
+  });
+});
+
+describe('loadConfig: RETENTION_DAYS', () => {
+  it('defaults to 30 days and reads env and file', () => {
+    expect(load({}).retentionDays).toBe(30);
+    expect(load({ RETENTION_DAYS: '3650' }).retentionDays).toBe(3650);
+    const dir = emptyDir();
+    writeFileSync(path.join(dir, 'w.yaml'), 'retentionDays: 7\n');
+    expect(load({ CONFIG_FILE: 'w.yaml' }, dir).retentionDays).toBe(7);
+    expect(load({ RETENTION_DAYS: '0.5' }).retentionDays).toBe(0.5); // 12 hours
+  });
+
+  it.each(['0', '0.0001', '3651', 'forever'])('rejects RETENTION_DAYS=%s', (value) => {
+    expect(configError({ RETENTION_DAYS: value }).setting).toBe('RETENTION_DAYS');
+  });
+});
+
+describe('loadConfig: EXIT_WHEN_DONE needs runs', () => {
+  it('rejects EXIT_WHEN_DONE=true with no run at all', () => {
+    const error = configError({ EXIT_WHEN_DONE: 'true' });
+    expect(error.setting).toBe('EXIT_WHEN_DONE');
+    expect(error.problem).toMatch(/no run to watch \(WATCH_RUN_IDS is empty\)/);
+    const dir = emptyDir();
+    writeFileSync(path.join(dir, 'w.json'), JSON.stringify({ watchRunIds: [RUN_A] }));
+    expect(load({ CONFIG_FILE: 'w.json', EXIT_WHEN_DONE: 'true' }, dir).exitWhenDone).toBe(true);
   });
 });
