@@ -4,8 +4,12 @@
  * the 10,000-run scale run. Prints the tables and writes bench/RESULTS.md. Takes about 6 minutes.
  *
  * `npm run bench -- comparison` or `-- scale` runs one part (printed only, RESULTS.md untouched).
+ *
+ * `npm run bench -- soak [--minutes 10]` is the soak, never part of the default run: 1,000 runs
+ * polled for 10 minutes with faults on; it writes (or replaces) the Soak section of RESULTS.md,
+ * which a default run keeps.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { COMPARISON_ENV, comparisonScenario, runPolicy, type PolicyResult } from './comparison.js';
@@ -15,6 +19,26 @@ import { FANOUT_CAPS, runScale, SCALE_RUNS, V8_YOUNG_GEN, type ScaleResult } fro
 import { mean, percentile } from './stats.js';
 import { present } from './analysis.js';
 import { REPLAY_SEEDS, replayTable, RUN_KINDS } from './replay.js';
+import {
+  runSoak,
+  SOAK_DEFAULT_MINUTES,
+  SOAK_RUNS,
+  soakSection,
+  soakSectionOf,
+  withSoakSection,
+} from './soak.js';
+
+const RESULTS = path.join(ROOT, 'bench', 'RESULTS.md');
+
+/** The parts named on the command line, and `--minutes N` for the soak. */
+function parseArgs(args: string[]): { parts: string[]; minutes: number } {
+  const at = args.indexOf('--minutes');
+  if (at === -1) return { parts: args, minutes: SOAK_DEFAULT_MINUTES };
+  const minutes = Number(args[at + 1]);
+  if (!Number.isInteger(minutes) || minutes < 2)
+    throw new Error('--minutes must be a whole number ≥ 2');
+  return { parts: args.filter((_, i) => i !== at && i !== at + 1), minutes };
+}
 
 const TARGET = {
   pollsRatio: 0.25,
@@ -248,8 +272,9 @@ async function main(): Promise<void> {
     stopAll();
     process.exit(130);
   });
-  const parts = process.argv.slice(2);
-  const want = (part: string) => parts.length === 0 || parts.includes(part);
+  const { parts, minutes: soakMinutes } = parseArgs(process.argv.slice(2));
+  const want = (part: string) => (parts.length === 0 ? part !== 'soak' : parts.includes(part));
+  let soak: string | null = null;
   const baseDir = mkdtempSync(path.join(tmpdir(), 'watcher-bench-'));
   const log = (line: string) => console.log(line);
   const startedAt = Date.now();
@@ -314,6 +339,11 @@ async function main(): Promise<void> {
           `### Steady state\n\n${steadyTable(scale)}\n\n### Start and fan-out\n\n${scaleTable(scale)}`,
       );
     }
+    if (want('soak')) {
+      log(`soak: ${SOAK_RUNS} runs for ${soakMinutes} min`);
+      soak = soakSection(await runSoak(baseDir, soakMinutes, log));
+      sections.push(soak);
+    }
   } catch (error) {
     failed = true;
     console.error(error);
@@ -322,6 +352,11 @@ async function main(): Promise<void> {
   const minutes = ((Date.now() - startedAt) / 60_000).toFixed(1);
   const body = sections.join('\n\n');
   console.log(`\n${body}\n\nbench took ${minutes} min`);
+  const previous = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '';
+  if (!failed && soak !== null) {
+    writeFileSync(RESULTS, withSoakSection(previous, soak));
+    console.log('Soak section written to bench/RESULTS.md');
+  }
   if (!failed && parts.length === 0) {
     const header =
       '# Benchmark results\n\nWritten by `npm run bench` (bench/index.ts); do not edit by hand. ' +
@@ -329,7 +364,8 @@ async function main(): Promise<void> {
       `## Machine\n\n${table(['', ''], machine())}\n\n` +
       'Every process (simulator, receiver, watcher) runs on this one machine on 127.0.0.1, so ' +
       'they share its cores; figures are for comparing side by side, not absolute.';
-    writeFileSync(path.join(ROOT, 'bench', 'RESULTS.md'), `${header}\n\n${body}\n`);
+    const kept = soakSectionOf(previous);
+    writeFileSync(RESULTS, `${header}\n\n${body}\n${kept ? `\n${kept}\n` : ''}`);
     console.log('written to bench/RESULTS.md');
   }
   stopAll();

@@ -6,11 +6,14 @@ import { startHttpServer, type Readiness } from './http/server.js';
 import { createLogger, logEvent } from './logging.js';
 import { DeliveryWorker } from './notify/delivery-worker.js';
 import { WebhookSender, redactUrl } from './notify/webhook-sender.js';
+import { startRetention } from './store/retention.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { Store } from './store/types.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { watchConfigFile } from './config/watch-file.js';
 import { Watcher } from './watch/watcher.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface AppDeps {
   /** Env and working directory the config was loaded from, for reloading the run list. */
@@ -54,6 +57,7 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
       baseUrl: config.baseUrl,
       apiKey: config.apiKey,
       timeoutMs: config.requestTimeoutMs,
+      maxBodyBytes: config.maxResponseBytes,
       now,
     });
 
@@ -134,7 +138,11 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
 
   const reloadRunList = (reason: string) => {
     try {
-      const next = loadConfig(deps.env ?? process.env, deps.cwd ?? process.cwd());
+      // The file read at start must still be there: a moment without it (a deploy moving it,
+      // a config map being swapped) is a failed reload, never an empty run list.
+      const next = loadConfig(deps.env ?? process.env, deps.cwd ?? process.cwd(), {
+        requireFile: config.configFile,
+      });
       const { added, removed } = watcher.reconcile(next.watchRunIds);
       checkDone();
       logEvent(logger, {
@@ -165,6 +173,14 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
 
   worker.start();
   watcher.start(config.watchRunIds);
+  // After start: the listed runs it keeps are known only once the watcher has its list.
+  const stopRetention = startRetention({
+    store,
+    retentionMs: config.retentionDays * DAY_MS,
+    keepRunIds: () => watcher.listedRunIds,
+    logger,
+    now,
+  });
   logEvent(logger, {
     level: 'info',
     event: 'watcher.started',
@@ -187,6 +203,7 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
   const stop = () =>
     (stopping ??= (async () => {
       stopWatchingFile();
+      stopRetention();
       const grace = new Promise<'timeout'>((resolve) =>
         setTimeout(resolve, config.shutdownGraceMs, 'timeout').unref(),
       );

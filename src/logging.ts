@@ -21,6 +21,7 @@ export const EVENTS = [
   'webhook.receiver_disabled',
   'config.reloaded',
   'config.reload_failed',
+  'store.pruned',
 ] as const;
 export type EventName = (typeof EVENTS)[number];
 export type EventLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug';

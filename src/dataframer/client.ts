@@ -20,7 +20,7 @@ import type { Run } from './schema.js';
  * (a 150 MB one took the process to 1.5 GB); a real run's body is a few kB, or about 100 bytes
  * per generated file.
  */
-export const MAX_RUN_BODY_BYTES = 5 * 1024 * 1024;
+export const MAX_RUN_BODY_BYTES = 32 * 1024 * 1024;
 
 export interface DataFramerClientOptions {
   baseUrl: string;
@@ -49,7 +49,7 @@ export interface RunFetcher {
  * Reads runs from the DataFramer API. One retry layer: got never retries (limit 0); p-retry
  * retries transient failures with jittered backoff. A 429 or 503 with Retry-After pauses every
  * request of this client, since one API key shares one rate limit. Bodies are streamed and
- * read up to `MAX_RUN_BODY_BYTES`.
+ * read up to `maxBodyBytes` (MAX_RESPONSE_BYTES).
  */
 export class DataFramerClient implements RunFetcher {
   readonly #http: Got;

@@ -71,6 +71,7 @@ export class Watcher {
   /** How each run this process was asked to watch has ended, including ones that ended before a restart. */
   readonly #outcomes = new Map<string, FinishType>();
   readonly #scheduler: Scheduler;
+  #listed: ReadonlySet<string> = new Set();
   /** Off-spec fields already reported per run, so `run.field_invalid` comes once, not every poll. */
   readonly #reportedFields = new Map<string, Set<string>>();
   #keyRefused = false;
@@ -86,6 +87,11 @@ export class Watcher {
       dueRuns: (until) => this.#dueRuns(until),
       onTick: (now) => this.#expireOverdue(now),
     });
+  }
+
+  /** The runs the config lists now, finished or not (retention keeps these). */
+  get listedRunIds(): ReadonlySet<string> {
+    return this.#listed;
   }
 
   get activeCount(): number {
@@ -131,6 +137,7 @@ export class Watcher {
   /** Makes the watched list match the configured one: adds what is new, removes what left. */
   reconcile(runIds: readonly string[]): { added: number; removed: number } {
     const wanted = new Set(runIds);
+    this.#listed = wanted;
     let removed = 0;
     for (const runId of [...this.#runs.keys()]) {
       if (!wanted.has(runId)) {

@@ -39,14 +39,20 @@ function peakRssMb(pid: number): number {
 }
 
 describe('end to end: what a 200 may hold', () => {
-  it('reads at most 5 MB of a 200 MB body: poll.failed RESPONSE_TOO_LARGE, still running, memory small', async () => {
+  it('reads at most MAX_RESPONSE_BYTES (5 MiB here) of a 200 MB body: poll.failed RESPONSE_TOO_LARGE, still running, memory small', async () => {
     const url = await api(() => ({
       status: 200,
       headers: { 'content-type': 'application/json' },
       prefix: `{"id":"${RUN}","status":"PROCESSING","spec_name":"`,
       fillBytes: 200 * MB,
     }));
-    const watcher = world.watcher(watchEnv(url, [RUN], [], { ...ENV, EXIT_WHEN_DONE: 'false' }));
+    const watcher = world.watcher(
+      watchEnv(url, [RUN], [], {
+        ...ENV,
+        EXIT_WHEN_DONE: 'false',
+        MAX_RESPONSE_BYTES: String(5 * MB),
+      }),
+    );
 
     // Two failed polls: the first one did not stop the watcher from looking again.
     await watcher.waitFor(() => watcher.byEvent('poll.failed').length >= 2, 30_000);
@@ -65,8 +71,11 @@ describe('end to end: what a 200 may hold', () => {
     expect(await watcher.exited).toBe(0);
   });
 
-  it('finishes a SUCCEEDED run with total_cost "1.37", spec_version null and 50,000 files, and delivers it', async () => {
-    const files = Array.from({ length: 50_000 }, (_, i) => ({ id: `f${i}`, path: `out/${i}.csv` }));
+  it('finishes a SUCCEEDED run with total_cost "1.37", spec_version null and 200,000 files (an 8 MB body), and delivers it', async () => {
+    const files = Array.from({ length: 200_000 }, (_, i) => ({
+      id: `f${i}`,
+      path: `out/${i}.csv`,
+    }));
     const url = await api(() =>
       json(
         runBody({
@@ -100,7 +109,7 @@ describe('end to end: what a 200 may hold', () => {
     expect(finished).toMatchObject({
       status: 'SUCCEEDED',
       total_cost: null,
-      generated_files_total: 50_000,
+      generated_files_total: 200_000,
       generated_files_truncated: true,
     });
     expect(finished?.['generated_files']).toHaveLength(20);
@@ -117,7 +126,7 @@ describe('end to end: what a 200 may hold', () => {
       status: 'SUCCEEDED',
       total_cost: null,
       spec_version: null,
-      generated_files_total: 50_000,
+      generated_files_total: 200_000,
       generated_files_truncated: true,
     });
     expect(data['generated_files']).toHaveLength(1_000);
