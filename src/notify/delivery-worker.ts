@@ -16,6 +16,24 @@ interface Step {
   nextAttemptAt?: number;
 }
 
+const NO_RECEIVER: Step = {
+  state: 'dead_lettered',
+  metric: 'dead_lettered',
+  level: 'error',
+  event: 'webhook.dead_lettered',
+  msg: 'receiver is no longer configured; kept for replay',
+  error: 'receiver no longer configured',
+};
+
+const RECEIVER_DISABLED: Step = {
+  state: 'disabled',
+  metric: 'skipped_disabled',
+  level: 'warn',
+  event: 'webhook.receiver_disabled',
+  msg: 'receiver was disabled by a 410; delivery not attempted',
+  error: 'receiver disabled by 410',
+};
+
 export interface DeliveryWorkerOptions {
   store: Store;
   sender: Pick<WebhookSender, 'send'>;
@@ -24,7 +42,10 @@ export interface DeliveryWorkerOptions {
   defaultRetryScheduleMs: readonly number[];
   logger: Logger;
   concurrency?: number;
+  /** Wall clock, for the due times kept in the store. */
   now?: () => number;
+  /** Monotonic clock, for waiting: a wall-clock step must not stretch a retry's wait. */
+  monotonicNow?: () => number;
   random?: () => number;
   metrics?: MetricsRecorder;
   /** Called whenever the worker has nothing pending and nothing in flight. */
@@ -44,7 +65,9 @@ export class DeliveryWorker {
   readonly #receivers: Map<string, Receiver>;
   readonly #disabled: Set<string>;
   readonly #idleWaiters: (() => void)[] = [];
+  /** Due times on the monotonic clock; `#dueKey` tells a live entry from one made stale. */
   readonly #due = new MinHeap<string>();
+  readonly #dueKey = new Map<string, number>();
   #timer: NodeJS.Timeout | null = null;
   #timerAt: number | null = null;
   #stopped = false;
@@ -53,6 +76,7 @@ export class DeliveryWorker {
     this.#o = {
       concurrency: 16,
       now: Date.now,
+      monotonicNow: () => performance.now(),
       random: Math.random,
       metrics: noMetrics,
       ...options,
@@ -82,9 +106,17 @@ export class DeliveryWorker {
   enqueue(deliveries: readonly Delivery[]): void {
     for (const delivery of deliveries) {
       this.#pending.set(delivery.id, delivery);
-      this.#due.push(delivery.nextAttemptAt, delivery.id);
+      this.#schedule(delivery);
     }
     this.#wake();
+  }
+
+  /** Turns the stored (wall-clock) due time into a wait on the monotonic clock, once. */
+  #schedule(delivery: Delivery): void {
+    const waitMs = Math.max(0, delivery.nextAttemptAt - this.#o.now());
+    const key = this.#o.monotonicNow() + waitMs;
+    this.#dueKey.set(delivery.id, key);
+    this.#due.push(key, delivery.id);
   }
 
   /**
@@ -94,10 +126,13 @@ export class DeliveryWorker {
    */
   #wake(): void {
     if (this.#stopped) return;
-    const now = this.#o.now();
+    const now = this.#o.monotonicNow();
     while ((this.#due.peekKey() ?? Infinity) <= now) {
+      const key = this.#due.peekKey();
       const delivery = this.#pending.get(this.#due.pop()!);
-      if (!delivery || this.#inFlight.has(delivery.id) || delivery.nextAttemptAt > now) continue;
+      if (!delivery || this.#inFlight.has(delivery.id) || this.#dueKey.get(delivery.id) !== key)
+        continue;
+      this.#dueKey.delete(delivery.id);
       this.#inFlight.add(delivery.id);
       this.#ready.push(delivery);
     }
@@ -128,7 +163,7 @@ export class DeliveryWorker {
         this.#active -= 1;
         this.#inFlight.delete(delivery.id);
         if (this.#pending.has(delivery.id)) {
-          this.#due.push(delivery.nextAttemptAt, delivery.id);
+          this.#schedule(delivery);
           this.#wake();
         }
         this.#pump();
@@ -139,26 +174,9 @@ export class DeliveryWorker {
 
   async #attempt(delivery: Delivery): Promise<void> {
     const receiver = this.#receivers.get(delivery.receiverUrl);
-    if (!receiver || this.#disabled.has(delivery.receiverUrl)) {
-      // Not sent, but never dropped in silence: a receiver taken out of the config leaves a
-      // replayable dead letter; one that answered 410 asked for nothing more (DESIGN.md).
-      const step: Step = receiver
-        ? {
-            state: 'disabled',
-            metric: 'skipped_disabled',
-            level: 'warn',
-            event: 'webhook.receiver_disabled',
-            msg: 'receiver was disabled by a 410; delivery not attempted',
-            error: 'receiver disabled by 410',
-          }
-        : {
-            state: 'dead_lettered',
-            metric: 'dead_lettered',
-            level: 'error',
-            event: 'webhook.dead_lettered',
-            msg: 'receiver is no longer configured; kept for replay',
-            error: 'receiver no longer configured',
-          };
+    const skip = this.#skipStep(delivery, receiver);
+    if (skip || !receiver) {
+      const step = skip ?? NO_RECEIVER;
       this.#o.metrics.deliveryAttempted(step.metric);
       this.#settle(delivery, step.state, step.error);
       this.#log(delivery, step, { error: step.error });
@@ -223,6 +241,26 @@ export class DeliveryWorker {
         ...extra,
       },
     });
+  }
+
+  /**
+   * A delivery that is not sent, but never dropped in silence: a receiver taken out of the
+   * config leaves a replayable dead letter; one that answered 410 asked for nothing more; one
+   * whose every attempt was made, the last cut short by a stop or crash, is dead-lettered.
+   */
+  #skipStep(delivery: Delivery, receiver: Receiver | undefined): Step | null {
+    if (!receiver) return NO_RECEIVER;
+    if (this.#disabled.has(delivery.receiverUrl)) return RECEIVER_DISABLED;
+    const schedule = receiver.retryScheduleMs ?? this.#o.defaultRetryScheduleMs;
+    if (delivery.attempts <= schedule.length) return null;
+    return {
+      state: 'dead_lettered',
+      metric: 'dead_lettered',
+      level: 'error',
+      event: 'webhook.dead_lettered',
+      msg: 'webhook retries exhausted (the last attempt was cut short); kept for replay',
+      error: delivery.lastError,
+    };
   }
 
   /** The design's rules: what one attempt's result makes of the delivery, and what to log. */

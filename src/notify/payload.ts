@@ -66,9 +66,18 @@ function fileSummary(file: GeneratedFile): GeneratedFile {
   };
 }
 
+/** A snapshot as the store keeps it: its file list may be cut, with the real count beside it. */
+export type StoredRun = Run & { generated_files_total?: number };
+
+/** How many files the run generated, also when its stored file list was cut. */
+export function filesTotal(snapshot: StoredRun | null): number {
+  return snapshot?.generated_files_total ?? snapshot?.generated_files?.length ?? 0;
+}
+
 /** The one place that decides what of a run goes out, for the webhook and the log line alike. */
-export function summarizeRun(snapshot: Run | null, maxFiles: number): RunSummary {
+export function summarizeRun(snapshot: StoredRun | null, maxFiles: number): RunSummary {
   const files = snapshot?.generated_files ?? [];
+  const total = Math.max(filesTotal(snapshot), files.length);
   return {
     status: snapshot ? clip(snapshot.status, MAX_STATUS_CHARS) : null,
     samples_completed: snapshot?.samples_completed ?? null,
@@ -76,8 +85,8 @@ export function summarizeRun(snapshot: Run | null, maxFiles: number): RunSummary
     number_of_samples: snapshot?.runtime_params?.number_of_samples ?? null,
     total_cost: snapshot?.total_cost ?? null,
     generated_files: files.slice(0, maxFiles).map(fileSummary),
-    generated_files_total: files.length,
-    generated_files_truncated: files.length > maxFiles,
+    generated_files_total: total,
+    generated_files_truncated: total > maxFiles,
     spec_id: text(snapshot?.spec_id),
     spec_name: text(snapshot?.spec_name),
     spec_version: snapshot?.spec_version ?? null,

@@ -326,6 +326,8 @@ function applyFailure(record: RunRecord, error: unknown, ctx: PollContext): Tran
     return {
       ...base,
       keyAccepted: true,
+      // The start of a stretch is saved, so a restart does not start the stretch over.
+      changed: record.notFoundSince === null,
       record: {
         ...record,
         notFoundCount,

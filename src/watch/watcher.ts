@@ -9,8 +9,10 @@ import type { DeliveryWorker } from '../notify/delivery-worker.js';
 import {
   MAX_WEBHOOK_FILES,
   buildWebhookBody,
+  filesTotal,
   messageIdFor,
   type FinishType,
+  type StoredRun,
 } from '../notify/payload.js';
 import type { Delivery, RunRecord, Store } from '../store/types.js';
 import type { PollTiming } from './poll-policy.js';
@@ -49,10 +51,13 @@ export interface WatcherOptions {
 export function storedRecord(record: RunRecord): RunRecord {
   const files = record.snapshot?.generated_files;
   if (!record.snapshot || !files || files.length <= MAX_WEBHOOK_FILES) return record;
-  return {
-    ...record,
-    snapshot: { ...record.snapshot, generated_files: files.slice(0, MAX_WEBHOOK_FILES) },
+  // The real count goes with the cut list, for webhooks built later from the stored snapshot.
+  const snapshot: StoredRun = {
+    ...record.snapshot,
+    generated_files: files.slice(0, MAX_WEBHOOK_FILES),
+    generated_files_total: filesTotal(record.snapshot),
   };
+  return { ...record, snapshot };
 }
 
 export function deliveryIdFor(messageId: string, receiverUrl: string): string {

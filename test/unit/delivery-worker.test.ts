@@ -86,6 +86,29 @@ describe('DeliveryWorker', () => {
     expect(store.getDelivery('1')?.lastError).toContain('interrupted');
   });
 
+  it('dead-letters, without sending, a delivery whose last allowed attempt was cut short', async () => {
+    const { enqueue, store, sent, sink } = setup({});
+    // Schedule [5 s, 300 s]: three attempts in all, and three were counted before a crash.
+    enqueue({ ...delivery('1', A), attempts: 3, lastError: 'attempt interrupted' });
+    await jest.advanceTimersByTimeAsync(0);
+    expect(sent).toHaveLength(0);
+    expect(store.getDelivery('1')).toMatchObject({ state: 'dead_lettered', attempts: 3 });
+    expect(sink.byEvent('webhook.dead_lettered')).toHaveLength(1);
+  });
+
+  it('waits for a retry on the monotonic clock: a backward wall-clock step does not stretch it', async () => {
+    const { enqueue, store, sent } = setup({
+      [A]: [{ kind: 'retry', reason: 'HTTP 503', retryAfterMs: null }],
+    });
+    enqueue(delivery('1', A));
+    await jest.advanceTimersByTimeAsync(0);
+    expect(sent).toHaveLength(1); // failed; the retry is due 5 s later (random 0.5: no jitter)
+    jest.setSystemTime(Date.now() - 3_600_000);
+    await jest.advanceTimersByTimeAsync(5_000);
+    expect(sent).toHaveLength(2);
+    expect(store.getDelivery('1')?.state).toBe('delivered');
+  });
+
   it('delivers at once and reports idle', async () => {
     const { enqueue, store, sent, sink, idleCount } = setup({});
     enqueue(delivery('1', A));

@@ -1,12 +1,31 @@
 import { describe, expect, it } from '@jest/globals';
 import { MAX_STATUS_CHARS, MAX_TEXT_CHARS } from '../../src/logging.js';
 import { MAX_WEBHOOK_FILES, buildWebhookBody } from '../../src/notify/payload.js';
+import { newRunRecord } from '../../src/watch/run-state.js';
+import { storedRecord } from '../../src/watch/watcher.js';
 import { exampleRun } from '../helpers/run-body.js';
 
 const RUN_ID = exampleRun.id;
 const AT = new Date('2026-11-23T06:00:00.000Z');
 
 describe('webhook body bounds', () => {
+  it('keeps the real file count when built later from a stored (cut) snapshot', () => {
+    const files = Array.from({ length: 5_000 }, (_, i) => ({ id: `f${i}` }));
+    const record = {
+      ...newRunRecord(RUN_ID, 0, 0),
+      snapshot: { id: RUN_ID, status: 'PROCESSING', generated_files: files },
+    };
+    const stored = storedRecord(record);
+    expect(stored.snapshot?.generated_files).toHaveLength(MAX_WEBHOOK_FILES);
+    // A restart reads it back as JSON; a watch timeout's webhook is built from it.
+    const reread = JSON.parse(JSON.stringify(stored.snapshot)) as typeof stored.snapshot;
+    const body = buildWebhookBody('run.watch_timeout', RUN_ID, reread, AT);
+    expect(body.data).toMatchObject({
+      generated_files_total: 5_000,
+      generated_files_truncated: true,
+    });
+  });
+
   it('lists at most 1,000 files, says how many there were, and passes only the spec fields', () => {
     // A snapshot kept by an older version may still hold fields the spec does not list.
     const files = Array.from({ length: 200_000 }, (_, i) => ({

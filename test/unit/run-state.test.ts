@@ -113,6 +113,8 @@ describe('run state machine', () => {
     for (let at = 1_000; at < 61_000; at = record.nextDueAt) {
       const t = applyPoll(record, nf, ctx(at));
       expect(t.finish).toBeNull();
+      // Only the first 404 of the stretch is saved: a restart keeps when the stretch began.
+      expect(t.changed).toBe(at === 1_000);
       expect(t.events[0]).toMatchObject({ event: 'poll.failed' });
       delays.push(t.record.nextDueAt - at);
       record = t.record;
