@@ -1,5 +1,6 @@
 import type { Delivery, DeliveryState, Store } from '../store/types.js';
 import { redactUrl } from '../notify/webhook-sender.js';
+import { deliveryIdFor } from '../watch/watcher.js';
 
 const STATES: readonly DeliveryState[] = ['pending', 'delivered', 'disabled', 'dead_lettered'];
 
@@ -105,7 +106,9 @@ function isHttpUrl(text: string): boolean {
 /**
  * Makes the chosen deliveries pending again (attempts from zero, same webhook-id), optionally
  * moved to another receiver URL, and re-enables their receivers: one transaction, so a bad id
- * in the list changes nothing.
+ * in the list changes nothing. A moved delivery takes the id a delivery of that message to that
+ * URL has, so one message is owed at most once per receiver; one already delivered there is
+ * left as it was.
  */
 function replayDeliveries({ ids, to }: ReplayArgs, store: Store, now: number): Delivery[] {
   const chosen =
@@ -122,15 +125,26 @@ function replayDeliveries({ ids, to }: ReplayArgs, store: Store, now: number): D
               );
             return delivery;
           });
-  const replayed = chosen.map((delivery): Delivery => ({
-    ...delivery,
-    receiverUrl: to ?? delivery.receiverUrl,
-    state: 'pending',
-    attempts: 0,
-    nextAttemptAt: now,
-    lastError: null,
-    updatedAt: now,
-  }));
-  store.replayDeliveries(replayed);
-  return replayed;
+  const replayed = new Map<string, Delivery>();
+  const replaced: string[] = [];
+  for (const delivery of chosen) {
+    const receiverUrl = to ?? delivery.receiverUrl;
+    const id = to === null ? delivery.id : deliveryIdFor(delivery.messageId, receiverUrl);
+    if (id !== delivery.id) {
+      if (store.getDelivery(id)?.state === 'delivered') continue;
+      replaced.push(delivery.id);
+    }
+    replayed.set(id, {
+      ...delivery,
+      id,
+      receiverUrl,
+      state: 'pending',
+      attempts: 0,
+      nextAttemptAt: now,
+      lastError: null,
+      updatedAt: now,
+    });
+  }
+  store.replayDeliveries([...replayed.values()], replaced);
+  return [...replayed.values()];
 }

@@ -51,7 +51,8 @@ export class MemoryStore implements Store {
   disableReceiver(url: string): void {
     this.#disabled.add(url);
   }
-  replayDeliveries(deliveries: Delivery[]): void {
+  replayDeliveries(deliveries: Delivery[], replacedIds: readonly string[] = []): void {
+    for (const id of replacedIds) this.#deliveries.delete(id);
     for (const delivery of deliveries) {
       this.saveDelivery(delivery);
       this.#disabled.delete(delivery.receiverUrl);
@@ -60,14 +61,14 @@ export class MemoryStore implements Store {
   prune(before: number, keepRunIds: ReadonlySet<string>): { runs: number; deliveries: number } {
     let deliveries = 0;
     for (const d of this.#deliveries.values()) {
-      if ((d.state === 'delivered' || d.state === 'disabled') && d.updatedAt < before) {
+      if (d.state === 'delivered' && d.updatedAt < before) {
         this.#deliveries.delete(d.id);
         deliveries += 1;
       }
     }
     const owing = new Set(
       [...this.#deliveries.values()]
-        .filter((d) => d.state === 'pending' || d.state === 'dead_lettered')
+        .filter((d) => d.state !== 'delivered')
         .map((d) => d.runId),
     );
     let runs = 0;

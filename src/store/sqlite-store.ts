@@ -150,8 +150,9 @@ export class SqliteStore implements Store {
     this.#sql.disableReceiver.run(url, at);
   }
 
-  replayDeliveries(deliveries: Delivery[]): void {
+  replayDeliveries(deliveries: Delivery[], replacedIds: readonly string[] = []): void {
     this.#transaction(() => {
+      for (const id of replacedIds) this.#sql.deleteDelivery.run(id);
       for (const delivery of deliveries) {
         this.#sql.upsertDelivery.run(deliveryParams(delivery));
         this.#sql.enableReceiver.run(delivery.receiverUrl);
@@ -316,13 +317,14 @@ function prepareStatements(db: DatabaseSync) {
     ),
     disabledReceivers: db.prepare('SELECT url FROM disabled_receivers'),
     enableReceiver: db.prepare('DELETE FROM disabled_receivers WHERE url = ?'),
+    deleteDelivery: db.prepare('DELETE FROM deliveries WHERE id = ?'),
     pruneDeliveries: db.prepare(
-      "DELETE FROM deliveries WHERE state IN ('delivered', 'disabled') AND updated_at < ?",
+      "DELETE FROM deliveries WHERE state = 'delivered' AND updated_at < ?",
     ),
-    // Finished runs that owe nothing: no delivery left that is still to be sent or replayed.
+    // Finished runs that owe nothing: every delivery they made was delivered.
     prunableRuns: db.prepare(
       'SELECT run_id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ? AND NOT EXISTS ' +
-        "(SELECT 1 FROM deliveries d WHERE d.run_id = runs.run_id AND d.state IN ('pending', 'dead_lettered'))",
+        "(SELECT 1 FROM deliveries d WHERE d.run_id = runs.run_id AND d.state != 'delivered')",
     ),
     ping: db.prepare('SELECT 1 AS ok'),
     // The first 410 is the one worth remembering.

@@ -84,15 +84,16 @@ export interface Store {
   disabledReceivers(): Set<string>;
   disableReceiver(url: string, at: number): void;
   /**
-   * Saves replayed deliveries and re-enables their receivers, all or nothing: an operator's
-   * replay of several deliveries never half-applies.
+   * Saves replayed deliveries, deletes the ones they replace (moved to another receiver, so
+   * under another id), and re-enables their receivers, all or nothing: an operator's replay of
+   * several deliveries never half-applies.
    */
-  replayDeliveries(deliveries: Delivery[]): void;
+  replayDeliveries(deliveries: Delivery[], replacedIds?: readonly string[]): void;
   /**
-   * Retention: deletes delivered and disabled deliveries last updated before `before`, and runs
-   * finished before it that owe nothing (no pending or dead-lettered delivery) and are not in
-   * `keepRunIds` (a run still listed in the config would otherwise be watched, and notified,
-   * again). Dead letters are kept until replayed.
+   * Retention: deletes delivered deliveries last updated before `before`, and runs finished
+   * before it whose every delivery was delivered and that are not in `keepRunIds` (a run still
+   * listed in the config would otherwise be watched, and notified, again). Deliveries not yet
+   * delivered (pending, dead-lettered, disabled) are kept, whatever their age, for replay.
    */
   prune(before: number, keepRunIds: ReadonlySet<string>): { runs: number; deliveries: number };
   /** For readiness: the store is open and answers. */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError, runDeliveriesCommand } from '../../src/cli/deliveries.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { deliveryIdFor } from '../../src/watch/watcher.js';
 import type { Delivery, DeliveryState } from '../../src/store/types.js';
 
 const OLD_URL = 'https://hooks.example.test/in?token=old-secret-token';
@@ -76,12 +77,33 @@ describe('deliveries replay', () => {
   it('--to moves a delivery to another receiver URL, keeping its webhook-id; output hides tokens', () => {
     store.saveDelivery(delivery('a', 'dead_lettered'));
     const [line] = run(['replay', 'a', '--to', NEW_URL]);
-    expect(store.getDelivery('a')).toMatchObject({
+    const moved = deliveryIdFor('msg_a', NEW_URL);
+    expect(line?.['id']).toBe(moved);
+    expect(store.getDelivery('a')).toBeUndefined();
+    expect(store.getDelivery(moved)).toMatchObject({
       receiverUrl: NEW_URL,
       messageId: 'msg_a',
       state: 'pending',
     });
     expect(JSON.stringify(line)).not.toContain('new-secret-token');
+  });
+
+  it('--to never owes one message twice to one receiver, nor resends what it already got', () => {
+    // Two dead letters of one message (two old URLs), and one message already delivered there.
+    store.saveDelivery({ ...delivery('x1', 'dead_lettered'), messageId: 'msg_x' });
+    store.saveDelivery({
+      ...delivery('x2', 'disabled', 'https://other.example.test/in'),
+      messageId: 'msg_x',
+    });
+    store.saveDelivery({ ...delivery('y', 'dead_lettered'), messageId: 'msg_y' });
+    store.saveDelivery({
+      ...delivery(deliveryIdFor('msg_y', NEW_URL), 'delivered', NEW_URL),
+      messageId: 'msg_y',
+    });
+    run(['replay', '--all', '--to', NEW_URL]);
+    const pending = store.listDeliveries('pending');
+    expect(pending.map((d) => [d.messageId, d.receiverUrl])).toEqual([['msg_x', NEW_URL]]);
+    expect(store.getDelivery('y')?.state).toBe('dead_lettered'); // left as it was
   });
 
   it('is all or nothing: one bad id in the list changes no delivery', () => {
@@ -105,7 +127,7 @@ describe('deliveries replay', () => {
 });
 
 describe('store retention', () => {
-  it('prunes settled deliveries and finished runs that owe nothing and are not listed', () => {
+  it('prunes delivered deliveries and finished runs that owe nothing and are not listed', () => {
     const base = { addedAt: 0, status: 'SUCCEEDED', snapshot: null, nextDueAt: 0 };
     const finishedRun = (runId: string, finishedAt: number) => ({
       ...base,
@@ -127,6 +149,9 @@ describe('store retention', () => {
     store.finishRun(finishedRun('run-owes', 100), [
       { ...delivery('old-dead', 'dead_lettered'), runId: 'run-owes', updatedAt: 100 },
     ]);
+    store.finishRun(finishedRun('run-gone-receiver', 100), [
+      { ...delivery('old-off', 'disabled'), runId: 'run-gone-receiver', updatedAt: 100 },
+    ]);
     store.finishRun(finishedRun('run-listed', 100), []);
     store.finishRun(finishedRun('run-new', 900), [
       { ...delivery('new-done', 'delivered'), runId: 'run-new', updatedAt: 900 },
@@ -138,6 +163,8 @@ describe('store retention', () => {
     // Kept: what is still owed, what the config still lists, and what is recent.
     expect(store.getRun('run-owes')).toBeDefined();
     expect(store.getDelivery('old-dead')?.state).toBe('dead_lettered');
+    expect(store.getRun('run-gone-receiver')).toBeDefined(); // a 410 may be replayed later
+    expect(store.getDelivery('old-off')?.state).toBe('disabled');
     expect(store.getRun('run-listed')).toBeDefined();
     expect(store.getRun('run-new')).toBeDefined();
     expect(store.getDelivery('new-done')).toBeDefined();
