@@ -204,12 +204,15 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
     (stopping ??= (async () => {
       stopWatchingFile();
       stopRetention();
-      const grace = new Promise<'timeout'>((resolve) =>
-        setTimeout(resolve, config.shutdownGraceMs, 'timeout').unref(),
-      );
+      // In-flight work gets the grace less a reserve for closing, so the process is gone
+      // within SHUTDOWN_GRACE_MS; a close that never settles does not hold the stop either.
+      const reserveMs = Math.min(1_000, config.shutdownGraceMs / 10);
       const drained = Promise.all([watcher.stop(), worker.stop()]).then(() => 'drained' as const);
-      const result = await Promise.race([drained, grace]);
-      await http.close();
+      const result = await Promise.race([
+        drained,
+        delay(config.shutdownGraceMs - reserveMs, 'timeout' as const),
+      ]);
+      await Promise.race([http.close(), delay(reserveMs / 2, undefined)]);
       logEvent(logger, {
         level: 'info',
         event: 'watcher.stopped',
@@ -234,6 +237,11 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
     reloadRunList,
     stop,
   };
+}
+
+/** Resolves with `value` after `ms`, without keeping the process alive for it. */
+function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((resolve) => setTimeout(resolve, ms, value).unref());
 }
 
 /** A port taken or not allowed is the operator's to fix: a configuration error (exit 78). */

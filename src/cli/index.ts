@@ -72,8 +72,9 @@ async function serve(signals: SignalInbox): Promise<void> {
   const exit = (code: number) => {
     if (exiting) return;
     exiting = true;
-    // app.stop() ends within the grace; this backstop only matters if some close never settles.
-    setTimeout(() => process.exit(code), app.shutdownGraceMs + 2_000).unref();
+    // app.stop() ends within the grace; this backstop only matters if the stop itself throws
+    // in a way that never settles.
+    setTimeout(() => process.exit(code), app.shutdownGraceMs + 1_000).unref();
     app.stop().then(() => process.exit(code), crash);
   };
   signals.onStop(() => exit(EXIT.ok));

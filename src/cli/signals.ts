@@ -8,8 +8,6 @@
 type StopSignal = 'SIGTERM' | 'SIGINT';
 
 export interface SignalInbox {
-  /** The first stop signal received so far, if any. */
-  readonly stopRequested: StopSignal | null;
   /**
    * Sets what a stop signal does. If one already arrived, `onStop` runs on the next turn of the
    * event loop; later stop signals while stopping are ignored (never the default action).
@@ -45,9 +43,6 @@ export function catchSignals(source: SignalSource = process): SignalInbox {
   });
 
   return {
-    get stopRequested() {
-      return stopRequested;
-    },
     onStop(handler) {
       stopHandler = handler;
       if (stopRequested !== null) setImmediate(deliverStop);

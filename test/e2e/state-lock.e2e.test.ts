@@ -100,9 +100,13 @@ describe('the state directory lock', () => {
     const env = await longRunEnv();
     // `exec sleep`: the shell becomes a parent that never waits for the watcher it started.
     const parent = world.watcher(env, { wrap: ['sh', '-c', '"$@" & exec sleep 600', 'sh'] });
-    await started(parent);
+    try {
+      await started(parent);
+    } finally {
+      // The watcher is the shell's child, not ours: end it here whatever happened.
+      for (const pid of childPids(parent.child.pid!)) process.kill(pid, 'SIGKILL');
+    }
     const [watcherPid] = childPids(parent.child.pid!);
-    process.kill(watcherPid!, 'SIGKILL');
     for (let i = 0; i < 100 && processState(watcherPid!) !== 'Z'; i += 1)
       await new Promise((resolve) => setTimeout(resolve, 20));
     expect(processState(watcherPid!)).toBe('Z');
