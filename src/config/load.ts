@@ -23,7 +23,7 @@ export class ConfigError extends Error {
 
 type EnvKind = 'string' | 'number' | 'boolean' | 'list';
 
-/** The env contract from DESIGN.md (plus a few tuning knobs), mapped to config-file keys. */
+/** The env names operators set (README, Settings), mapped to config-file keys. */
 export const ENV_SETTINGS: Readonly<Record<string, readonly [keyof Settings, EnvKind]>> = {
   DATAFRAMER_API_KEY: ['apiKey', 'string'],
   DATAFRAMER_BASE_URL: ['baseUrl', 'string'],

@@ -1,5 +1,6 @@
 import { CronTime } from 'cron';
 import { z } from 'zod';
+import { MAX_RUN_BODY_BYTES } from '../dataframer/client.js';
 import { POLL_POLICIES } from '../watch/poll-policy.js';
 
 const SECOND = 1000;
@@ -34,7 +35,7 @@ export const SECRET_SETTINGS: ReadonlySet<string> = new Set(['apiKey', 'webhookS
  * A URL as an error may show it: userinfo, query and fragment can hold credentials, so they
  * become `***`. Works on text that is no valid URL too (`user:pass@host`), erring on hiding more.
  */
-export function redactUrl(text: string): string {
+export function redactCredentials(text: string): string {
   let out = text.replace(/[?#][^]*$/, '?***');
   const at = out.lastIndexOf('@');
   if (at >= 0) {
@@ -50,7 +51,7 @@ export function redactUrl(text: string): string {
  */
 export function shown(input: unknown): string {
   if (typeof input !== 'string') return input === null ? 'null' : `a ${typeof input}`;
-  const text = /:\/\/|^[^\s@/]+:[^\s@]*@/.test(input) ? redactUrl(input) : input;
+  const text = /:\/\/|^[^\s@/]+:[^\s@]*@/.test(input) ? redactCredentials(input) : input;
   return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
 }
 
@@ -176,7 +177,7 @@ export const Settings = z
         .int({ error: 'must be a whole number of bytes' })
         .min(65_536, { error: 'must be at least 65536 (64 KiB)' })
         .max(268_435_456, { error: 'must be at most 268435456 (256 MiB)' })
-        .default(33_554_432),
+        .default(MAX_RUN_BODY_BYTES),
       notFoundAfterMs: millis(LIMITS.notFoundAfterMs).default(10 * MINUTE),
       maxWatchMs: millis(LIMITS.maxWatchMs).default(7 * DAY),
       // Shorter than the shutdown grace, so a delivery in flight at SIGTERM can finish.

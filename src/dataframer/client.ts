@@ -13,7 +13,6 @@ import {
   parseRetryAfter,
 } from './errors.js';
 import { parseRunBody, type RunReading } from './parse-run.js';
-import type { Run } from './schema.js';
 
 /**
  * The largest Run body the client reads, in bytes. got would otherwise buffer any body whole
@@ -84,11 +83,6 @@ export class DataFramerClient implements RunFetcher {
         https: new HttpsAgent({ keepAlive: true }),
       },
     });
-  }
-
-  /** The run alone, for callers that do not report off-spec fields. */
-  async getRun(runId: string): Promise<Run> {
-    return (await this.readRun(runId)).run;
   }
 
   async readRun(runId: string): Promise<RunReading> {

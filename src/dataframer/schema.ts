@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * The Run schema of `GET /api/dataframer/runs/{run_id}/`, field by field from the vendor's
- * OpenAPI spec (shared/api/get-run.openapi.yaml). Fields the spec does not list are dropped,
+ * OpenAPI spec. Fields the spec does not list are dropped,
  * never rejected: a vendor addition never fails a poll, and nothing unknown (or of unknown
  * size) reaches a log line, a webhook or the store. This schema is strict about the fields it
  * knows; `parse-run.ts` decides which of them may be off-spec without failing the poll.

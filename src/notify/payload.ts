@@ -43,7 +43,7 @@ export interface RunSummary {
   completed_at: string | null;
 }
 
-/** The webhook body of DESIGN.md; `data` is null-filled where the API said nothing usable. */
+/** The webhook body (README, Webhooks); `data` is null-filled where the API said nothing usable. */
 export interface WebhookBody {
   type: FinishType;
   timestamp: string;

@@ -71,7 +71,7 @@ function samplesDone(run: Run): number {
   return (run.samples_completed ?? 0) + (run.samples_failed ?? 0);
 }
 
-/** The fields of `run.finished` (DESIGN.md), from the last snapshot, as the webhook's are. */
+/** The fields of `run.finished` (README, Events), from the last snapshot, as the webhook's are. */
 export function finishedFields(record: RunRecord, now: number): Record<string, unknown> {
   const summary = summarizeRun(record.snapshot, MAX_LOG_FILES);
   return {

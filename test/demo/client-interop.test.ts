@@ -44,36 +44,36 @@ afterEach(async () => {
 
 describe('DataFramerClient against the simulator', () => {
   it('reads the run through its life', async () => {
-    expect((await client().getRun(RUN_ID)).status).toBe('PENDING');
+    expect((await client().readRun(RUN_ID)).run.status).toBe('PENDING');
     clock = T0 + 3_000;
-    expect((await client().getRun(RUN_ID)).status).toBe('PROCESSING');
+    expect((await client().readRun(RUN_ID)).run.status).toBe('PROCESSING');
     clock = T0 + 5_000;
-    const done = await client().getRun(RUN_ID);
+    const { run: done } = await client().readRun(RUN_ID);
     expect(done.status).toBe('FAILED');
     expect(done.completed_at).toBe('2026-11-23T06:00:05.000Z');
   });
 
   it('maps each simulated failure to the typed error the watcher acts on', async () => {
-    await expect(client('wrong').getRun(RUN_ID)).rejects.toBeInstanceOf(UnauthorizedError);
-    await expect(client().getRun('00000000-0000-4000-8000-000000000000')).rejects.toBeInstanceOf(
+    await expect(client('wrong').readRun(RUN_ID)).rejects.toBeInstanceOf(UnauthorizedError);
+    await expect(client().readRun('00000000-0000-4000-8000-000000000000')).rejects.toBeInstanceOf(
       RunNotFoundError,
     );
     simulator.setFaults({ rateLimitRate: 1, retryAfterSeconds: 2 });
-    await expect(client().getRun(RUN_ID)).rejects.toMatchObject({
+    await expect(client().readRun(RUN_ID)).rejects.toMatchObject({
       constructor: RateLimitedError,
       retryAfterMs: 2_000,
     });
     simulator.setFaults({ resetRate: 1 });
-    await expect(client().getRun(RUN_ID)).rejects.toMatchObject({
+    await expect(client().readRun(RUN_ID)).rejects.toMatchObject({
       constructor: TransientError,
       status: null,
     });
     simulator.setFaults({ malformedRate: 1 });
-    await expect(client().getRun(RUN_ID)).rejects.toMatchObject({
+    await expect(client().readRun(RUN_ID)).rejects.toMatchObject({
       constructor: InvalidResponseError,
       path: '(body)',
     });
     simulator.setFaults({ schemaBreakRate: 1 });
-    await expect(client().getRun(RUN_ID)).rejects.toBeInstanceOf(InvalidResponseError);
+    await expect(client().readRun(RUN_ID)).rejects.toBeInstanceOf(InvalidResponseError);
   });
 });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 
-/** The vendor's example response (shared/api/get-run.example.json, copied verbatim). */
+/** The vendor's example response, copied verbatim into test/fixtures. */
 export const exampleRun = JSON.parse(
   readFileSync(new URL('../fixtures/get-run.example.json', import.meta.url), 'utf8'),
 ) as Record<string, unknown> & { id: string; runtime_params: Record<string, unknown> };

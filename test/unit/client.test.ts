@@ -55,16 +55,22 @@ function api() {
   return nock(BASE, { reqheaders: { authorization: `Bearer ${KEY}` } });
 }
 
-describe('DataFramerClient.getRun', () => {
+describe('DataFramerClient.readRun', () => {
   it('parses the spec example body', async () => {
     api().get(PATH).reply(200, exampleRun);
-    const run = await makeClient().client.getRun(RUN_ID);
+    const run = await makeClient()
+      .client.readRun(RUN_ID)
+      .then((r) => r.run);
     expect(run).toEqual(exampleRun);
   });
 
   it.each(RUN_STATUSES)('accepts status %s', async (status) => {
     api().get(PATH).reply(200, runBody({ status }));
-    await expect(makeClient().client.getRun(RUN_ID)).resolves.toMatchObject({ status });
+    await expect(
+      makeClient()
+        .client.readRun(RUN_ID)
+        .then((r) => r.run),
+    ).resolves.toMatchObject({ status });
   });
 
   it('accepts every nullable field as null', async () => {
@@ -86,7 +92,11 @@ describe('DataFramerClient.getRun', () => {
       },
     });
     api().get(PATH).reply(200, body);
-    await expect(makeClient().client.getRun(RUN_ID)).resolves.toEqual(body);
+    await expect(
+      makeClient()
+        .client.readRun(RUN_ID)
+        .then((r) => r.run),
+    ).resolves.toEqual(body);
   });
 
   it('drops fields the spec does not list, without failing', async () => {
@@ -176,7 +186,11 @@ describe('DataFramerClient.getRun', () => {
     api()
       .get(PATH)
       .reply(200, runBody({ status: 'IN_PROGRESS', dataset_type: 'SOMETHING_NEW' }));
-    await expect(makeClient().client.getRun(RUN_ID)).resolves.toMatchObject({
+    await expect(
+      makeClient()
+        .client.readRun(RUN_ID)
+        .then((r) => r.run),
+    ).resolves.toMatchObject({
       status: 'IN_PROGRESS',
     });
   });
@@ -184,7 +198,8 @@ describe('DataFramerClient.getRun', () => {
   it('maps 401 to UnauthorizedError without retrying', async () => {
     api().get(PATH).once().reply(401, { detail: 'Invalid token.' });
     const error = await makeClient()
-      .client.getRun(RUN_ID)
+      .client.readRun(RUN_ID)
+      .then((r) => r.run)
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnauthorizedError);
     expect(error).toMatchObject({ code: 'UNAUTHORIZED', status: 401, runId: RUN_ID });
@@ -192,43 +207,48 @@ describe('DataFramerClient.getRun', () => {
 
   it('maps 404 to RunNotFoundError without retrying', async () => {
     api().get(PATH).once().reply(404, { detail: 'Not found.' });
-    await expect(makeClient().client.getRun(RUN_ID)).rejects.toBeInstanceOf(RunNotFoundError);
+    await expect(
+      makeClient()
+        .client.readRun(RUN_ID)
+        .then((r) => r.run),
+    ).rejects.toBeInstanceOf(RunNotFoundError);
   });
 
   it('honours Retry-After on 429 and pauses the whole client', async () => {
     const { client, sleeps } = makeClient();
     api().get(PATH).reply(429, {}, { 'retry-after': '7' }).get(PATH).reply(200, exampleRun);
-    await expect(client.getRun(RUN_ID)).resolves.toMatchObject({ id: RUN_ID });
+    await expect(client.readRun(RUN_ID).then((r) => r.run)).resolves.toMatchObject({ id: RUN_ID });
     expect(sleeps).toEqual([7_000]);
   });
 
   it('makes other requests wait out a Retry-After too', async () => {
     const { client, sleeps, advance } = makeClient();
     api().get(PATH).reply(503, 'busy', { 'retry-after': '30' }).get(PATH).reply(200, exampleRun);
-    await client.getRun(RUN_ID);
+    await client.readRun(RUN_ID).then((r) => r.run);
     expect(sleeps).toEqual([30_000]);
     // 10 s later the pause is over: no further wait.
     advance(10_000);
     api().get(PATH).reply(200, exampleRun);
-    await client.getRun(RUN_ID);
+    await client.readRun(RUN_ID).then((r) => r.run);
     expect(sleeps).toEqual([30_000]);
   });
 
   it('keeps the pause on a monotonic clock: a wall clock stepped back does not stretch it', async () => {
     const { client, sleeps, stepWallClock } = makeClient();
     api().get(PATH).reply(429, {}, { 'retry-after': '7' }).get(PATH).reply(200, exampleRun);
-    await client.getRun(RUN_ID);
+    await client.readRun(RUN_ID).then((r) => r.run);
     expect(sleeps).toEqual([7_000]);
     stepWallClock(-60 * 60 * 1000);
     api().get(PATH).reply(200, exampleRun);
-    await client.getRun(RUN_ID);
+    await client.readRun(RUN_ID).then((r) => r.run);
     expect(sleeps).toEqual([7_000]);
   });
 
   it('gives up after the retries with a RateLimitedError carrying the delay', async () => {
     api().get(PATH).times(4).reply(429, {}, { 'retry-after': '1' });
     const error = await makeClient()
-      .client.getRun(RUN_ID)
+      .client.readRun(RUN_ID)
+      .then((r) => r.run)
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RateLimitedError);
     expect(error).toMatchObject({ retryAfterMs: 1_000 });
@@ -236,7 +256,11 @@ describe('DataFramerClient.getRun', () => {
 
   it('retries a 500 and then succeeds', async () => {
     api().get(PATH).reply(500, 'oops').get(PATH).reply(200, exampleRun);
-    await expect(makeClient().client.getRun(RUN_ID)).resolves.toMatchObject({ id: RUN_ID });
+    await expect(
+      makeClient()
+        .client.readRun(RUN_ID)
+        .then((r) => r.run),
+    ).resolves.toMatchObject({ id: RUN_ID });
   });
 
   it('retries a connection reset', async () => {
@@ -245,7 +269,11 @@ describe('DataFramerClient.getRun', () => {
       .replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))
       .get(PATH)
       .reply(200, exampleRun);
-    await expect(makeClient().client.getRun(RUN_ID)).resolves.toMatchObject({ id: RUN_ID });
+    await expect(
+      makeClient()
+        .client.readRun(RUN_ID)
+        .then((r) => r.run),
+    ).resolves.toMatchObject({ id: RUN_ID });
   });
 
   it('reports the network code when resets persist', async () => {
@@ -254,7 +282,8 @@ describe('DataFramerClient.getRun', () => {
       .times(4)
       .replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
     const error = await makeClient()
-      .client.getRun(RUN_ID)
+      .client.readRun(RUN_ID)
+      .then((r) => r.run)
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransientError);
     expect(error).toMatchObject({ networkCode: 'ECONNRESET', status: null });
@@ -263,7 +292,8 @@ describe('DataFramerClient.getRun', () => {
   it('fails a malformed JSON body as an invalid response, not a crash', async () => {
     api().get(PATH).reply(200, '{"id": "3c90c3cc', { 'content-type': 'application/json' });
     const error = await makeClient()
-      .client.getRun(RUN_ID)
+      .client.readRun(RUN_ID)
+      .then((r) => r.run)
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidResponseError);
     expect(error).toMatchObject({ path: '(body)' });
@@ -273,7 +303,11 @@ describe('DataFramerClient.getRun', () => {
     api()
       .get(PATH)
       .reply(200, runBody({ id: '11111111-2222-4333-8444-555555555555' }));
-    await expect(makeClient().client.getRun(RUN_ID)).rejects.toMatchObject({ path: 'id' });
+    await expect(
+      makeClient()
+        .client.readRun(RUN_ID)
+        .then((r) => r.run),
+    ).rejects.toMatchObject({ path: 'id' });
   });
 
   it('never puts the API key in an error', async () => {
@@ -282,7 +316,8 @@ describe('DataFramerClient.getRun', () => {
       .times(4)
       .replyWithError(Object.assign(new Error('boom'), { code: 'ECONNREFUSED' }));
     const error = await makeClient()
-      .client.getRun(RUN_ID)
+      .client.readRun(RUN_ID)
+      .then((r) => r.run)
       .catch((e: unknown) => e);
     const serialized = JSON.stringify(error, Object.getOwnPropertyNames(error)) + String(error);
     expect(serialized).not.toContain(KEY);
