@@ -67,9 +67,7 @@ export class MemoryStore implements Store {
       }
     }
     const owing = new Set(
-      [...this.#deliveries.values()]
-        .filter((d) => d.state !== 'delivered')
-        .map((d) => d.runId),
+      [...this.#deliveries.values()].filter((d) => d.state !== 'delivered').map((d) => d.runId),
     );
     let runs = 0;
     for (const r of this.#runs.values()) {
