@@ -4,6 +4,8 @@ export default {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // The image's tests need podman and a built image: `npm run test:image` runs them.
+  testPathIgnorePatterns: ['/node_modules/', '\\.image\\.test\\.ts$'],
   setupFilesAfterEnv: ['<rootDir>/test/helpers/end-children.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: {
