@@ -78,7 +78,10 @@ async function serve(signals: SignalInbox): Promise<void> {
     app.stop().then(() => process.exit(code), crash);
   };
   signals.onStop(() => exit(EXIT.ok));
-  signals.onReload(() => app.reloadRunList('SIGHUP'));
+  // A reload while stopping would touch a closed store; the stop wins.
+  signals.onReload(() => {
+    if (!exiting) app.reloadRunList('SIGHUP');
+  });
   void app.done.then(exit);
 }
 

@@ -72,13 +72,15 @@ interface Ending {
   exitMs: number;
 }
 
-/** Sends `signal` and waits for the exit. */
+/** Sends `signal` (then any `more`, at once) and waits for the exit. */
 async function ending(
   watcher: WatcherProcess,
   signal: NodeJS.Signals = 'SIGTERM',
+  ...more: NodeJS.Signals[]
 ): Promise<Ending> {
   const signalledAt = performance.now();
   watcher.kill(signal);
+  for (const next of more) watcher.kill(next);
   const code = await watcher.exited;
   return {
     code,
@@ -195,6 +197,20 @@ describe('stop means stop, from the first line on', () => {
 });
 
 describe('SIGHUP never ends the process', () => {
+  it('not even right after a SIGTERM, while the watcher stops', async () => {
+    const endings = await inBatches(10, async () =>
+      ending(
+        await startedUntil(
+          { ...BASE_ENV, DATAFRAMER_BASE_URL: UNREACHABLE_API, WATCH_RUN_IDS: RUN_ID },
+          started,
+        ),
+        'SIGTERM',
+        'SIGHUP',
+      ),
+    );
+    expectGraceful(endings);
+  });
+
   it.each([
     ['right after the first line', firstLine, 10, false],
     ['right after watcher.started', started, 10, false],
