@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { DataFramerClient, type RunFetcher } from './dataframer/client.js';
@@ -210,9 +211,9 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
       const drained = Promise.all([watcher.stop(), worker.stop()]).then(() => 'drained' as const);
       const result = await Promise.race([
         drained,
-        delay(config.shutdownGraceMs - reserveMs, 'timeout' as const),
+        delay(config.shutdownGraceMs - reserveMs, 'timeout' as const, { ref: false }),
       ]);
-      await Promise.race([http.close(), delay(reserveMs / 2, undefined)]);
+      await Promise.race([http.close(), delay(reserveMs / 2, undefined, { ref: false })]);
       logEvent(logger, {
         level: 'info',
         event: 'watcher.stopped',
@@ -237,11 +238,6 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
     reloadRunList,
     stop,
   };
-}
-
-/** Resolves with `value` after `ms`, without keeping the process alive for it. */
-function delay<T>(ms: number, value: T): Promise<T> {
-  return new Promise((resolve) => setTimeout(resolve, ms, value).unref());
 }
 
 /** A port taken or not allowed is the operator's to fix: a configuration error (exit 78). */

@@ -1,4 +1,5 @@
 import type { Delivery, DeliveryState, Store } from '../store/types.js';
+import { HttpUrl } from '../config/schema.js';
 import { redactUrl } from '../notify/webhook-sender.js';
 import { deliveryIdFor } from '../watch/watcher.js';
 
@@ -86,21 +87,15 @@ function parseReplayArgs(args: readonly string[]): ReplayArgs {
     if (arg === '--all-dead' || arg === '--all') selection = arg === '--all' ? 'all' : 'all-dead';
     else if (arg === '--to') {
       to = args[(i += 1)] ?? null;
-      if (to === null || !isHttpUrl(to)) throw new UsageError('--to needs an http(s) URL');
+      // The same check as a receiver URL in the config: --to must be one.
+      if (to === null || !HttpUrl.safeParse(to).success)
+        throw new UsageError('--to needs an http(s) URL');
     } else if (arg.startsWith('--'))
       throw new UsageError(`unknown option ${arg}\n${DELIVERIES_USAGE}`);
     else ids.push(arg);
   }
   if ((selection === null) === (ids.length === 0)) throw new UsageError(DELIVERIES_USAGE);
   return { ids: selection ?? ids, to };
-}
-
-function isHttpUrl(text: string): boolean {
-  try {
-    return ['http:', 'https:'].includes(new URL(text).protocol);
-  } catch {
-    return false;
-  }
 }
 
 /**

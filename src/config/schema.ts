@@ -60,7 +60,7 @@ export const RunId = z
   .transform((id) => id.toLowerCase());
 
 // z.url, not z.httpUrl: the latter refuses IP hosts such as 127.0.0.1 and cluster-local names.
-const HttpUrl = z.url({
+export const HttpUrl = z.url({
   protocol: /^https?$/,
   error: (issue) => `must be an http(s) URL, got ${shown(issue.input)}`,
 });

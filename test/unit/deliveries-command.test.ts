@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError, runDeliveriesCommand } from '../../src/cli/deliveries.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { newRunRecord } from '../../src/watch/run-state.js';
 import { deliveryIdFor } from '../../src/watch/watcher.js';
+import { newDelivery } from '../helpers/delivery.js';
 import type { Delivery, DeliveryState } from '../../src/store/types.js';
 
 const OLD_URL = 'https://hooks.example.test/in?token=old-secret-token';
@@ -21,21 +23,16 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A delivery that ran out of attempts, in `state`. */
 function delivery(id: string, state: DeliveryState, receiverUrl = OLD_URL): Delivery {
-  return {
-    id,
-    messageId: `msg_${id}`,
-    runId: `run-${id}`,
-    type: 'run.succeeded',
-    receiverUrl,
-    body: '{}',
+  return newDelivery(id, receiverUrl, {
     state,
     attempts: 8,
     nextAttemptAt: 1,
     lastError: 'HTTP 500',
     createdAt: 1,
     updatedAt: 1,
-  };
+  });
 }
 
 function run(args: string[]): Record<string, unknown>[] {
@@ -128,18 +125,9 @@ describe('deliveries replay', () => {
 
 describe('store retention', () => {
   it('prunes delivered deliveries and finished runs that owe nothing and are not listed', () => {
-    const base = { addedAt: 0, status: 'SUCCEEDED', snapshot: null, nextDueAt: 0 };
     const finishedRun = (runId: string, finishedAt: number) => ({
-      ...base,
-      runId,
-      lastPolledAt: null,
-      unchangedPolls: 0,
-      notFoundCount: 0,
-      notFoundSince: null,
-      progressStart: null,
-      progressLast: null,
-      progressChange: null,
-      progressBatched: false,
+      ...newRunRecord(runId, 0, 0),
+      status: 'SUCCEEDED',
       finishedAt,
       outcome: 'run.succeeded' as const,
     });

@@ -4,6 +4,7 @@ import { DeliveryWorker } from '../../src/notify/delivery-worker.js';
 import type { AttemptResult, WebhookMessage } from '../../src/notify/webhook-sender.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { Delivery } from '../../src/store/types.js';
+import { newDelivery as delivery } from '../helpers/delivery.js';
 import { createLogSink } from '../helpers/log-sink.js';
 
 const A = 'http://127.0.0.1:1/a';
@@ -15,23 +16,6 @@ beforeEach(() => {
 afterEach(() => {
   jest.useRealTimers();
 });
-
-function delivery(id: string, receiverUrl: string): Delivery {
-  return {
-    id,
-    messageId: `msg_${id}`,
-    runId: `run-${id}`,
-    type: 'run.succeeded',
-    receiverUrl,
-    body: '{}',
-    state: 'pending',
-    attempts: 0,
-    nextAttemptAt: 0,
-    lastError: null,
-    createdAt: 0,
-    updatedAt: 0,
-  };
-}
 
 /** A sender whose answers are scripted per receiver URL; it records when each attempt happened. */
 function setup(script: Record<string, AttemptResult[]>, random = 0.5) {
