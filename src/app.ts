@@ -1,17 +1,20 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { DestinationStream, Logger } from 'pino';
+import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { DataFramerClient, type RunFetcher } from './dataframer/client.js';
-import { createMetrics } from './http/metrics.js';
+import { createMetrics, type MetricsRecorder } from './http/metrics.js';
 import { startHttpServer, type Readiness } from './http/server.js';
+import { Completion } from './lifecycle/completion.js';
+import { readinessCheck } from './lifecycle/readiness.js';
+import { followRunList } from './lifecycle/run-list-reload.js';
+import { gracefulStop } from './lifecycle/shutdown.js';
 import { createLogger, logEvent } from './logging.js';
 import { DeliveryWorker } from './notify/delivery-worker.js';
-import { WebhookSender, redactUrl } from './notify/webhook-sender.js';
+import { WebhookSender } from './notify/webhook-sender.js';
 import { startRetention } from './store/retention.js';
 import { SqliteStore } from './store/sqlite-store.js';
-import type { Store } from './store/types.js';
-import { ConfigError, loadConfig } from './config/load.js';
-import { watchConfigFile } from './config/watch-file.js';
+import type { Store } from './store/store.js';
+import { redactUrl } from './util/http.js';
 import { Watcher } from './watch/watcher.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -20,10 +23,12 @@ export interface AppDeps {
   /** Env and working directory the config was loaded from, for reloading the run list. */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Where log lines go (default stdout). */
   logDestination?: DestinationStream;
+  /** The durable state (default the SQLite file in STATE_DIR). */
   store?: Store;
+  /** How runs are read (default the DataFramer API client). */
   fetcher?: RunFetcher;
-  now?: () => number;
 }
 
 export interface App {
@@ -41,62 +46,124 @@ export interface App {
   stop(): Promise<void>;
 }
 
-/** The composition root: the one place that builds and wires every part. */
+/** The composition root: the one place that builds and wires every part (docs/architecture.md). */
 export async function startApp(config: Config, deps: AppDeps = {}): Promise<App> {
-  const now = deps.now ?? Date.now;
-  const secrets = [config.apiKey, config.webhookSecret ?? ''].filter(Boolean);
-  const logger = createLogger({
-    level: config.logLevel,
-    format: config.logFormat,
-    secrets,
-    ...(deps.logDestination ? { destination: deps.logDestination } : {}),
-  });
+  const startedAt = Date.now();
+  const metrics = createMetrics();
+  const completion = new Completion(config.exitWhenDone);
+  const logger = createAppLogger(config, deps.logDestination);
   const store = deps.store ?? SqliteStore.open(config.stateDir);
-  const fetcher =
-    deps.fetcher ??
-    new DataFramerClient({
-      baseUrl: config.baseUrl,
-      apiKey: config.apiKey,
-      timeoutMs: config.requestTimeoutMs,
-      maxBodyBytes: config.maxResponseBytes,
-      now,
-    });
-
-  let resolveDone: (code: number) => void = () => {};
-  const done = new Promise<number>((resolve) => (resolveDone = resolve));
-  // Settled when no run is watched and nothing is owed to a receiver.
-  const metrics = createMetrics({
+  const shared: Shared = { config, store, logger, metrics: metrics.recorder, completion };
+  const worker = createDeliveryWorker(shared);
+  const watcher = createWatcher(shared, worker, deps.fetcher);
+  metrics.observe({
     runsByStatus: () => watcher.countByStatus(),
     pendingDeliveries: () => worker.pendingCount,
     oldestPendingDeliveryAt: () => worker.oldestPendingAt,
     lastTickAt: () => watcher.lastTickAt,
-    now,
+    now: Date.now,
+  });
+  const readiness = readinessCheck(watcher, store, Date.now);
+  const http = await startHttpServer(
+    { readiness, metrics: metrics.render },
+    config.httpHost,
+    config.httpPort,
+  ).catch((error: unknown) => {
+    store.close(); // which releases the state directory's lock
+    throw listenError(error, config);
+  });
+  const runList = followRunList({
+    config,
+    env: deps.env ?? process.env,
+    cwd: deps.cwd ?? process.cwd(),
+    watcher,
+    logger,
+    onReloaded: () => completion.check(),
   });
 
-  let started = false;
-  const checkDone = () => {
-    if (!started || !config.exitWhenDone || watcher.activeCount > 0 || worker.pendingCount > 0)
-      return;
-    const allSucceeded = [...watcher.outcomes.values()].every((type) => type === 'run.succeeded');
-    resolveDone(allSucceeded ? 0 : 1);
-  };
-
-  const worker = new DeliveryWorker({
+  worker.start();
+  watcher.start(config.watchRunIds);
+  // After the watcher's start: the listed runs retention keeps are known only then.
+  const stopRetention = startRetention({
     store,
-    sender: config.webhookSecret
-      ? new WebhookSender(config.webhookSecret, { now })
-      : unconfiguredSender,
+    retentionMs: config.retentionDays * DAY_MS,
+    keepRunIds: () => watcher.listedRunIds,
+    logger,
+    now: Date.now,
+  });
+  logStarted(logger, config, http.port, watcher.activeCount, Date.now() - startedAt);
+  completion.arm({ watcher, worker });
+
+  const stop = gracefulStop({
+    graceMs: config.shutdownGraceMs,
+    quiet: [runList.stop, stopRetention],
+    drain: () => Promise.all([watcher.stop(), worker.stop()]),
+    closeHttp: http.close,
+    closeStore: () => store.close(),
+    remaining: () => ({
+      runs_active: watcher.activeCount,
+      deliveries_pending: worker.pendingCount,
+    }),
+    logger,
+  });
+  return {
+    logger,
+    httpPort: http.port,
+    shutdownGraceMs: config.shutdownGraceMs,
+    watcher,
+    done: completion.done,
+    readiness,
+    reloadRunList: runList.reload,
+    stop,
+  };
+}
+
+function createAppLogger(config: Config, destination: DestinationStream | undefined): Logger {
+  return createLogger({
+    level: config.logLevel,
+    format: config.logFormat,
+    secrets: [config.apiKey, config.webhookSecret ?? ''].filter(Boolean),
+    ...(destination ? { destination } : {}),
+  });
+}
+
+/** What the watcher and the delivery worker are both built with. */
+interface Shared {
+  config: Config;
+  store: Store;
+  logger: Logger;
+  metrics: MetricsRecorder;
+  completion: Completion;
+}
+
+function createDeliveryWorker({ config, store, logger, metrics, completion }: Shared) {
+  return new DeliveryWorker({
+    store,
+    sender: config.webhookSecret ? new WebhookSender(config.webhookSecret) : unconfiguredSender,
     receivers: config.receivers,
     defaultTimeoutMs: config.webhookTimeoutMs,
     defaultRetryScheduleMs: config.webhookRetryScheduleMs,
     logger,
-    now,
-    metrics: metrics.recorder,
-    onIdle: checkDone,
+    metrics,
+    onIdle: () => completion.check(),
   });
-  const watcher = new Watcher({
+}
+
+function createWatcher(
+  { config, store, logger, metrics, completion }: Shared,
+  worker: DeliveryWorker,
+  fetcher: RunFetcher | undefined,
+) {
+  return new Watcher({
     store,
-    fetcher,
+    fetcher:
+      fetcher ??
+      new DataFramerClient({
+        baseUrl: config.baseUrl,
+        apiKey: config.apiKey,
+        timeoutMs: config.requestTimeoutMs,
+        maxBodyBytes: config.maxResponseBytes,
+      }),
     deliveries: worker,
     receiverUrls: config.receivers.map((r) => r.url),
     logger,
@@ -110,134 +177,33 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
     ratePerSecond: config.pollRatePerSecond,
     notFoundAfterMs: config.notFoundAfterMs,
     maxWatchMs: config.maxWatchMs,
-    now,
-    metrics: metrics.recorder,
-    onRunFinished: () => checkDone(),
+    metrics,
+    onRunFinished: () => completion.check(),
   });
+}
 
-  const startedAt = now();
-  const readiness = (): Readiness => {
-    const reasons: string[] = [];
-    const lastTick = watcher.lastTickAt;
-    // Three missed ticks (at least a minute) mean the scheduler is stuck, whatever POLL_CRON says.
-    const staleAfterMs = Math.max(3 * (watcher.tickPeriodMs ?? 0), 60_000);
-    if (lastTick === null || now() - lastTick > staleAfterMs)
-      reasons.push('scheduler has not ticked recently');
-    if (watcher.keyRefused) reasons.push('DataFramer API refuses the API key');
-    if (!store.isHealthy()) reasons.push('state store is not available');
-    return { ready: reasons.length === 0, reasons };
-  };
-  const http = await startHttpServer(
-    { readiness, metrics: metrics.render },
-    config.httpHost,
-    config.httpPort,
-  ).catch((error: unknown) => {
-    // Nothing is left behind: closing the store releases the state directory's lock.
-    store.close();
-    throw listenError(error, config);
-  });
-
-  const reloadRunList = (reason: string) => {
-    try {
-      // The file read at start must still be there: a moment without it (a deploy moving it,
-      // a config map being swapped) is a failed reload, never an empty run list.
-      const next = loadConfig(deps.env ?? process.env, deps.cwd ?? process.cwd(), {
-        requireFile: config.configFile,
-      });
-      const { added, removed } = watcher.reconcile(next.watchRunIds);
-      checkDone();
-      logEvent(logger, {
-        level: 'info',
-        event: 'config.reloaded',
-        runId: null,
-        msg: 'run list reloaded',
-        fields: { reason, added, removed, runs: watcher.activeCount },
-      });
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      logEvent(logger, {
-        level: 'error',
-        event: 'config.reload_failed',
-        runId: null,
-        msg: 'config reload rejected; the run list is unchanged',
-        fields: {
-          reason,
-          setting: error.setting,
-          problem: error.problem.replace(/\s*\n\s*/g, ' '),
-        },
-      });
-    }
-  };
-  const stopWatchingFile = config.configFile
-    ? watchConfigFile(config.configFile, () => reloadRunList('file changed'))
-    : () => {};
-
-  worker.start();
-  watcher.start(config.watchRunIds);
-  // After start: the listed runs it keeps are known only once the watcher has its list.
-  const stopRetention = startRetention({
-    store,
-    retentionMs: config.retentionDays * DAY_MS,
-    keepRunIds: () => watcher.listedRunIds,
-    logger,
-    now,
-  });
+function logStarted(
+  logger: Logger,
+  config: Config,
+  httpPort: number,
+  runs: number,
+  startupMs: number,
+): void {
   logEvent(logger, {
     level: 'info',
     event: 'watcher.started',
     runId: null,
     msg: 'watcher started',
     fields: {
-      http_port: http.port,
-      runs: watcher.activeCount,
+      http_port: httpPort,
+      runs,
       receivers: config.receivers.map((r) => redactUrl(r.url)),
       base_url: redactUrl(config.baseUrl),
       poll_cron: config.pollCron,
       config_file: config.configFile,
-      startup_ms: now() - startedAt,
+      startup_ms: startupMs,
     },
   });
-  started = true;
-  checkDone();
-
-  let stopping: Promise<void> | null = null;
-  const stop = () =>
-    (stopping ??= (async () => {
-      stopWatchingFile();
-      stopRetention();
-      // In-flight work gets the grace less a reserve for closing, so the process is gone
-      // within SHUTDOWN_GRACE_MS; a close that never settles does not hold the stop either.
-      const reserveMs = Math.min(1_000, config.shutdownGraceMs / 10);
-      const drained = Promise.all([watcher.stop(), worker.stop()]).then(() => 'drained' as const);
-      const result = await Promise.race([
-        drained,
-        delay(config.shutdownGraceMs - reserveMs, 'timeout' as const, { ref: false }),
-      ]);
-      await Promise.race([http.close(), delay(reserveMs / 2, undefined, { ref: false })]);
-      logEvent(logger, {
-        level: 'info',
-        event: 'watcher.stopped',
-        runId: null,
-        msg: 'watcher stopped',
-        fields: {
-          drained: result === 'drained',
-          runs_active: watcher.activeCount,
-          deliveries_pending: worker.pendingCount,
-        },
-      });
-      store.close();
-    })());
-
-  return {
-    logger,
-    httpPort: http.port,
-    shutdownGraceMs: config.shutdownGraceMs,
-    watcher,
-    done,
-    readiness,
-    reloadRunList,
-    stop,
-  };
 }
 
 /** A port taken or not allowed is the operator's to fix: a configuration error (exit 78). */

@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { clip } from './util/text.js';
 
 export const EVENTS = [
   'watcher.started',
@@ -82,16 +83,6 @@ export function createLogger(options: LoggerOptions): Logger {
     });
   }
   return pino(base, options.destination ?? pino.destination({ sync: true }));
-}
-
-/** Longest free text (names, paths, messages) copied into a log line or a webhook. */
-export const MAX_TEXT_CHARS = 1_000;
-/** Longest run status copied into a log line or a webhook (a known one has at most 10). */
-export const MAX_STATUS_CHARS = 64;
-
-/** `text` cut to at most `max` characters, the cut marked with `…`. */
-export function clip(text: string, max = MAX_TEXT_CHARS): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
 /** How deep `boundStrings` looks; event fields are a few levels deep at most. */

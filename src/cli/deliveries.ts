@@ -1,7 +1,7 @@
-import type { Delivery, DeliveryState, Store } from '../store/types.js';
+import { deliveryIdFor, type Delivery, type DeliveryState } from '../domain/delivery.js';
+import type { Store } from '../store/store.js';
 import { HttpUrl } from '../config/schema.js';
-import { redactUrl } from '../notify/webhook-sender.js';
-import { deliveryIdFor } from '../watch/watcher.js';
+import { redactUrl } from '../util/http.js';
 
 const STATES: readonly DeliveryState[] = ['pending', 'delivered', 'disabled', 'dead_lettered'];
 

@@ -1,8 +1,5 @@
-import { once } from 'node:events';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
-import got, { RequestError, type Got, type PlainResponse, type Request } from 'got';
+import { RequestError, type Got, type PlainResponse, type Request } from 'got';
 import pRetry from 'p-retry';
 import {
   DataFramerError,
@@ -10,9 +7,9 @@ import {
   ResponseTooLargeError,
   TransientError,
   errorForStatus,
-  parseRetryAfter,
 } from './errors.js';
 import { parseRunBody, type RunReading } from './parse-run.js';
+import { USER_AGENT, parseRetryAfter, plainHttp, responseHead } from '../util/http.js';
 
 /**
  * The largest Run body the client reads, in bytes. got would otherwise buffer any body whole
@@ -67,21 +64,14 @@ export class DataFramerClient implements RunFetcher {
       sleep: options.sleep ?? ((ms) => delay(ms)),
       maxBodyBytes: options.maxBodyBytes ?? MAX_RUN_BODY_BYTES,
     };
-    this.#http = got.extend({
+    this.#http = plainHttp({
       prefixUrl: options.baseUrl,
       headers: {
         authorization: `Bearer ${options.apiKey}`,
         accept: 'application/json',
-        'user-agent': 'dataframer-run-watcher',
+        'user-agent': USER_AGENT,
       },
       timeout: { request: options.timeoutMs },
-      retry: { limit: 0 },
-      throwHttpErrors: false,
-      followRedirect: false,
-      agent: {
-        http: new HttpAgent({ keepAlive: true }),
-        https: new HttpsAgent({ keepAlive: true }),
-      },
     });
   }
 
@@ -112,13 +102,10 @@ export class DataFramerClient implements RunFetcher {
     if (wait > 0) await this.#options.sleep(wait);
 
     const stream = this.#http.stream(`api/dataframer/runs/${encodeURIComponent(runId)}/`);
-    // Errors reach the awaits below; this keeps one between them from being unhandled.
-    stream.on('error', () => {});
     let response: PlainResponse;
     try {
-      [response] = (await once(stream, 'response')) as [PlainResponse];
+      response = await responseHead(stream);
     } catch (error) {
-      stream.destroy();
       throw networkFailure(error, runId);
     }
 

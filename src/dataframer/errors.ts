@@ -102,24 +102,6 @@ export class UnexpectedStatusError extends DataFramerError {
   readonly retryable = false;
 }
 
-/** Parses Retry-After (delta seconds or an HTTP date) into milliseconds, capped at `maxMs`. */
-export function parseRetryAfter(
-  header: string | undefined,
-  now: number,
-  maxMs: number,
-): number | null {
-  if (header === undefined || header.trim() === '') return null;
-  const value = header.trim();
-  let ms: number;
-  if (/^\d+(\.\d+)?$/.test(value)) ms = Number(value) * 1000;
-  else {
-    const date = Date.parse(value);
-    if (Number.isNaN(date)) return null;
-    ms = date - now;
-  }
-  return Math.min(Math.max(0, Math.round(ms)), maxMs);
-}
-
 export function errorForStatus(
   status: number,
   runId: string,

@@ -36,9 +36,11 @@ export interface MetricsSources {
 
 /**
  * Prometheus metrics on a registry of their own (no global state). Labels carry only bounded
- * values (outcomes, statuses): never a run ID, a URL or a secret.
+ * values (outcomes, statuses): never a run ID, a URL or a secret. Created before the parts that
+ * record into it; the gauges read their sources once `observe` has given them.
  */
-export function createMetrics(sources: MetricsSources) {
+export function createMetrics() {
+  let sources: MetricsSources | null = null;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: PREFIX });
   // prom-client names these gauges `_total`, which promtool rejects as a counter-only suffix;
@@ -78,6 +80,7 @@ export function createMetrics(sources: MetricsSources) {
     registers: [registry],
     collect() {
       this.reset();
+      if (!sources) return;
       const byLabel = new Map<string, number>();
       for (const [status, count] of sources.runsByStatus()) {
         const label = statusLabel(status);
@@ -91,7 +94,7 @@ export function createMetrics(sources: MetricsSources) {
     help: 'Webhook deliveries owed and not yet settled.',
     registers: [registry],
     collect() {
-      this.set(sources.pendingDeliveries());
+      if (sources) this.set(sources.pendingDeliveries());
     },
   });
   new Gauge({
@@ -99,6 +102,7 @@ export function createMetrics(sources: MetricsSources) {
     help: 'Age of the oldest webhook delivery still owed (0 when none).',
     registers: [registry],
     collect() {
+      if (!sources) return;
       const oldest = sources.oldestPendingDeliveryAt();
       this.set(oldest === null ? 0 : (sources.now() - oldest) / 1000);
     },
@@ -108,6 +112,7 @@ export function createMetrics(sources: MetricsSources) {
     help: 'Seconds since the scheduler last ticked (-1 before the first tick).',
     registers: [registry],
     collect() {
+      if (!sources) return;
       const last = sources.lastTickAt();
       this.set(last === null ? -1 : (sources.now() - last) / 1000);
     },
@@ -123,6 +128,9 @@ export function createMetrics(sources: MetricsSources) {
   };
   return {
     recorder,
+    observe(gaugeSources: MetricsSources) {
+      sources = gaugeSources;
+    },
     render: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
   };
 }

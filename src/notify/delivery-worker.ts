@@ -2,37 +2,17 @@ import type { Logger } from 'pino';
 import type { Receiver } from '../config/schema.js';
 import { MinHeap } from '../util/min-heap.js';
 import { noMetrics, type MetricsRecorder } from '../http/metrics.js';
-import { logEvent, type EventLevel, type EventName } from '../logging.js';
-import type { Delivery, DeliveryState, Store } from '../store/types.js';
-import { redactUrl, type AttemptResult, type WebhookSender } from './webhook-sender.js';
-
-interface Step {
-  state: DeliveryState;
-  metric: string;
-  level: EventLevel;
-  event: EventName;
-  msg: string;
-  error: string | null;
-  nextAttemptAt?: number;
-}
-
-const NO_RECEIVER: Step = {
-  state: 'dead_lettered',
-  metric: 'dead_lettered',
-  level: 'error',
-  event: 'webhook.dead_lettered',
-  msg: 'receiver is no longer configured; kept for replay',
-  error: 'receiver no longer configured',
-};
-
-const RECEIVER_DISABLED: Step = {
-  state: 'disabled',
-  metric: 'skipped_disabled',
-  level: 'warn',
-  event: 'webhook.receiver_disabled',
-  msg: 'receiver was disabled by a 410; delivery not attempted',
-  error: 'receiver disabled by 410',
-};
+import { logEvent } from '../logging.js';
+import type { Delivery } from '../domain/delivery.js';
+import type { Store } from '../store/store.js';
+import { redactUrl } from '../util/http.js';
+import {
+  noReceiverStep,
+  stepAfterAttempt,
+  stepBeforeAttempt,
+  type Step,
+} from './delivery-rules.js';
+import type { AttemptResult, WebhookSender } from './webhook-sender.js';
 
 export interface DeliveryWorkerOptions {
   store: Store;
@@ -174,9 +154,15 @@ export class DeliveryWorker {
 
   async #attempt(delivery: Delivery): Promise<void> {
     const receiver = this.#receivers.get(delivery.receiverUrl);
-    const skip = this.#skipStep(delivery, receiver);
+    const skip = stepBeforeAttempt({
+      receiverConfigured: receiver !== undefined,
+      receiverDisabled: this.#disabled.has(delivery.receiverUrl),
+      attempts: delivery.attempts,
+      retries: receiver ? this.#retrySchedule(receiver).length : 0,
+      lastError: delivery.lastError,
+    });
     if (skip || !receiver) {
-      const step = skip ?? NO_RECEIVER;
+      const step = skip ?? noReceiverStep();
       this.#o.metrics.deliveryAttempted(step.metric);
       this.#settle(delivery, step.state, step.error);
       this.#log(delivery, step, { error: step.error });
@@ -201,7 +187,10 @@ export class DeliveryWorker {
     } catch (error) {
       result = { kind: 'retry', reason: (error as Error).message, retryAfterMs: null };
     }
-    const step = this.#nextStep(delivery, receiver, result);
+    const step = stepAfterAttempt(
+      result,
+      result.kind === 'retry' ? this.#retryAt(delivery, receiver, result.retryAfterMs) : null,
+    );
     this.#o.metrics.deliveryAttempted(step.metric);
     if (step.state === 'pending') {
       delivery.nextAttemptAt = step.nextAttemptAt ?? this.#o.now();
@@ -243,85 +232,13 @@ export class DeliveryWorker {
     });
   }
 
-  /**
-   * A delivery that is not sent, but never dropped in silence: a receiver taken out of the
-   * config leaves a replayable dead letter; one that answered 410 asked for nothing more; one
-   * whose every attempt was made, the last cut short by a stop or crash, is dead-lettered.
-   */
-  #skipStep(delivery: Delivery, receiver: Receiver | undefined): Step | null {
-    if (!receiver) return NO_RECEIVER;
-    if (this.#disabled.has(delivery.receiverUrl)) return RECEIVER_DISABLED;
-    const schedule = receiver.retryScheduleMs ?? this.#o.defaultRetryScheduleMs;
-    if (delivery.attempts <= schedule.length) return null;
-    return {
-      state: 'dead_lettered',
-      metric: 'dead_lettered',
-      level: 'error',
-      event: 'webhook.dead_lettered',
-      msg: 'webhook retries exhausted (the last attempt was cut short); kept for replay',
-      error: delivery.lastError,
-    };
-  }
-
-  /** The design's rules: what one attempt's result makes of the delivery, and what to log. */
-  #nextStep(delivery: Delivery, receiver: Receiver, result: AttemptResult): Step {
-    switch (result.kind) {
-      case 'delivered':
-        return {
-          state: 'delivered',
-          metric: 'delivered',
-          level: 'info',
-          event: 'webhook.delivered',
-          msg: 'webhook delivered',
-          error: null,
-        };
-      case 'disabled':
-        return {
-          state: 'disabled',
-          metric: 'disabled',
-          level: 'warn',
-          event: 'webhook.receiver_disabled',
-          msg: 'receiver answered 410 Gone; no more deliveries to it',
-          error: 'HTTP 410',
-        };
-      case 'rejected':
-        return {
-          state: 'dead_lettered',
-          metric: 'dead_lettered',
-          level: 'error',
-          event: 'webhook.dead_lettered',
-          msg: 'receiver rejected the webhook; kept for replay',
-          error: result.reason,
-        };
-      case 'retry': {
-        const nextAttemptAt = this.#retryAt(delivery, receiver, result.retryAfterMs);
-        if (nextAttemptAt === null) {
-          return {
-            state: 'dead_lettered',
-            metric: 'dead_lettered',
-            level: 'error',
-            event: 'webhook.dead_lettered',
-            msg: 'webhook retries exhausted; kept for replay',
-            error: result.reason,
-          };
-        }
-        return {
-          state: 'pending',
-          metric: 'retrying',
-          level: 'warn',
-          event: 'webhook.retrying',
-          msg: 'webhook attempt failed; will retry',
-          error: result.reason,
-          nextAttemptAt,
-        };
-      }
-    }
+  #retrySchedule(receiver: Receiver): readonly number[] {
+    return receiver.retryScheduleMs ?? this.#o.defaultRetryScheduleMs;
   }
 
   /** When the attempt after `delivery.attempts` is due, or null when the schedule is spent. */
   #retryAt(delivery: Delivery, receiver: Receiver, retryAfterMs: number | null): number | null {
-    const schedule = receiver.retryScheduleMs ?? this.#o.defaultRetryScheduleMs;
-    const base = schedule[delivery.attempts - 1];
+    const base = this.#retrySchedule(receiver)[delivery.attempts - 1];
     if (base === undefined) return null;
     // ±20% around the schedule, never sooner than the receiver's Retry-After.
     const waitMs = Math.max(base * (0.8 + 0.4 * this.#o.random()), retryAfterMs ?? 0);

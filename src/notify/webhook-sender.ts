@@ -1,9 +1,6 @@
-import { once } from 'node:events';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
-import got, { RequestError, type Got, type PlainResponse, type Request } from 'got';
+import { RequestError, type Got, type PlainResponse, type Request } from 'got';
 import { Webhook } from 'standardwebhooks';
-import { parseRetryAfter } from '../dataframer/errors.js';
+import { USER_AGENT, parseRetryAfter, plainHttp, responseHead } from '../util/http.js';
 
 export type AttemptResult =
   | { kind: 'delivered'; status: number }
@@ -38,15 +35,7 @@ export class WebhookSender {
   constructor(secret: string, options: { now?: () => number } = {}) {
     this.#signer = new Webhook(secret);
     this.#now = options.now ?? Date.now;
-    this.#http = got.extend({
-      retry: { limit: 0 },
-      throwHttpErrors: false,
-      followRedirect: false,
-      agent: {
-        http: new HttpAgent({ keepAlive: true }),
-        https: new HttpsAgent({ keepAlive: true }),
-      },
-    });
+    this.#http = plainHttp();
   }
 
   /** Standard Webhooks headers for one attempt; the timestamp is the attempt's own. */
@@ -65,19 +54,16 @@ export class WebhookSender {
       body: message.body,
       headers: {
         'content-type': 'application/json',
-        'user-agent': 'dataframer-run-watcher',
+        'user-agent': USER_AGENT,
         ...this.sign(message.messageId, message.body, now),
       },
       timeout: { request: message.timeoutMs },
     });
-    // Errors before the headers reach the await below; later ones (a reply body cut short or
-    // too slow) no longer matter.
-    stream.on('error', () => {});
+    // Errors after the head (a reply body cut short or too slow) no longer matter.
     let response: PlainResponse;
     try {
-      [response] = (await once(stream, 'response')) as [PlainResponse];
+      response = await responseHead(stream);
     } catch (error) {
-      stream.destroy();
       if (error instanceof RequestError) {
         return { kind: 'retry', reason: error.code || 'ERR_NETWORK', retryAfterMs: null };
       }
@@ -109,14 +95,4 @@ function discardReply(stream: Request): void {
     read += chunk.length;
     if (read > MAX_REPLY_BYTES) stream.destroy();
   });
-}
-
-/** A receiver URL as it may appear in logs and metrics: no credentials, no query string. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.origin}${parsed.pathname}`;
-  } catch {
-    return '(invalid url)';
-  }
 }

@@ -1,4 +1,6 @@
-import type { Delivery, DeliveryState, RunRecord, Store } from './types.js';
+import type { Delivery, DeliveryState } from '../domain/delivery.js';
+import type { RunRecord } from '../domain/run.js';
+import type { Store } from './store.js';
 
 /** A Store that lives as long as the process; for tests and for `STATE_DIR=:memory:`. */
 export class MemoryStore implements Store {

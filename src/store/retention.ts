@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { logEvent } from '../logging.js';
-import type { Store } from './types.js';
+import type { Store } from './store.js';
 
 const HOUR_MS = 60 * 60 * 1000;
 

@@ -1,4 +1,4 @@
-import type { ProgressPoint } from '../store/types.js';
+import type { Progress, ProgressPoint } from '../domain/run.js';
 
 export const POLL_POLICIES = ['adaptive', 'fixed', 'exponential'] as const;
 export type PollPolicy = (typeof POLL_POLICIES)[number];
@@ -17,11 +17,8 @@ export interface PollState {
   unchangedPolls: number;
   /** runtime_params.number_of_samples, when the API gave it. */
   totalSamples: number | null;
-  /** First and latest progress seen since the run left PENDING (null while it has not). */
-  progressStart: ProgressPoint | null;
-  progressLast: ProgressPoint | null;
-  /** First change of progress after progressStart (see RunRecord). */
-  progressChange: ProgressPoint | null;
+  /** What has been seen of the run's progress (see Progress). */
+  progress: Progress;
   /** How long the run has been watched: the clock of the plain `exponential` baseline. */
   watchedMs: number;
 }
@@ -86,32 +83,29 @@ export function jumpLooksBatched(
   return jump > BATCH_JUMP_RATIO * expected + 1 || jump < expected / BATCH_JUMP_RATIO - 1;
 }
 
-/** The point the rate is measured from (see PollState.progressChange). */
-export function rateAnchor(
-  state: Pick<PollState, 'progressStart' | 'progressLast' | 'progressChange'>,
-): ProgressPoint | null {
-  const { progressStart, progressLast, progressChange } = state;
+/** The point the rate is measured from (see Progress.change). */
+export function rateAnchor(progress: Progress): ProgressPoint | null {
+  const { start, last, change } = progress;
   // A first look may have landed anywhere inside a step of batched progress, a change only
   // just after a step: once a later change exists, measure from the first change.
-  return progressChange && progressLast && progressLast.at > progressChange.at
-    ? progressChange
-    : progressStart;
+  return change && last && last.at > change.at ? change : start;
 }
 
-interface Progress {
+interface Outlook {
   remaining: number;
   /** Epoch ms of the earliest and the latest moment the last sample can be done at that rate. */
   windowStart: number | null;
   windowEnd: number | null;
 }
 
-function progressOf(state: PollState): Progress | null {
-  const { totalSamples, progressLast } = state;
-  const anchor = rateAnchor(state);
-  if (!totalSamples || !anchor || !progressLast) return null;
-  const elapsed = progressLast.at - anchor.at;
-  const gained = progressLast.done - anchor.done;
-  const remaining = totalSamples - progressLast.done;
+function outlookOf(state: PollState): Outlook | null {
+  const { totalSamples } = state;
+  const last = state.progress.last;
+  const anchor = rateAnchor(state.progress);
+  if (!totalSamples || !anchor || !last) return null;
+  const elapsed = last.at - anchor.at;
+  const gained = last.done - anchor.done;
+  const remaining = totalSamples - last.done;
   if (elapsed <= 0 || gained <= 0 || remaining <= 0)
     return { remaining, windowStart: null, windowEnd: null };
   const msPerSample = elapsed / gained;
@@ -122,8 +116,8 @@ function progressOf(state: PollState): Progress | null {
   const slack = (ADAPTIVE.slackShare * finishIn) / gained;
   return {
     remaining,
-    windowStart: Math.min(progressLast.after, progressLast.at - msPerSample) + finishIn - slack,
-    windowEnd: progressLast.at + finishIn + slack,
+    windowStart: Math.min(last.after, last.at - msPerSample) + finishIn - slack,
+    windowEnd: last.at + finishIn + slack,
   };
 }
 
@@ -132,9 +126,9 @@ function progressOf(state: PollState): Progress | null {
  * progress says nothing (no total, no movement yet, or every sample already done).
  */
 export function predictedEndWindow(state: PollState): { start: number; end: number } | null {
-  const progress = progressOf(state);
-  if (progress?.windowStart == null || progress.windowEnd == null) return null;
-  return { start: progress.windowStart, end: progress.windowEnd };
+  const outlook = outlookOf(state);
+  if (outlook?.windowStart == null || outlook.windowEnd == null) return null;
+  return { start: outlook.windowStart, end: outlook.windowEnd };
 }
 
 /**
@@ -185,19 +179,20 @@ export function nextPollDelay(
   const jitter = ADAPTIVE.windowSpacingJitter;
   const closeLook = () => within(ADAPTIVE.windowSpacing * minMs * (1 - jitter + jitter * random()));
   if (!state.totalSamples) return backoff();
-  const progress = progressOf(state);
-  if (progress === null) {
+  const outlook = outlookOf(state);
+  if (outlook === null) {
     const share = ADAPTIVE.pendingShareOfMax;
     return within(maxMs * (share + (1 - share) * random()));
   }
-  if (progress.remaining <= 0) {
-    const sinceLastSample = state.progressLast ? now - state.progressLast.at : 0;
+  const { start, last } = state.progress;
+  if (outlook.remaining <= 0) {
+    const sinceLastSample = last ? now - last.at : 0;
     return within(Math.max(closeLook(), ADAPTIVE.finishingShare * sinceLastSample));
   }
-  const { windowStart, windowEnd } = progress;
+  const { windowStart, windowEnd } = outlook;
   if (windowStart === null || windowEnd === null) {
     if (state.unchangedPolls === 0) return within(ADAPTIVE.firstRateGap * minMs);
-    return state.progressStart ? within(now - state.progressStart.at) : backoff();
+    return start ? within(now - start.at) : backoff();
   }
   if (now > windowEnd) return within(ADAPTIVE.overdueShare * (now - windowEnd));
   if (now >= windowStart) return closeLook();

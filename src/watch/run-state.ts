@@ -8,10 +8,18 @@ import {
 } from '../dataframer/errors.js';
 import type { FieldProblem } from '../dataframer/parse-run.js';
 import { isKnownStatus, isTerminalStatus, type Run } from '../dataframer/schema.js';
-import { MAX_STATUS_CHARS, clip, type WatchEvent } from '../logging.js';
-import { MAX_LOG_FILES, finishTypeFor, summarizeRun, type FinishType } from '../notify/payload.js';
-import type { RunRecord } from '../store/types.js';
-import { jumpLooksBatched, nextPollDelay, rateAnchor, type PollTiming } from './poll-policy.js';
+import {
+  MAX_LOG_FILES,
+  NO_PROGRESS,
+  finishTypeFor,
+  summarizeRun,
+  type FinishType,
+  type RunRecord,
+} from '../domain/run.js';
+import type { WatchEvent } from '../logging.js';
+import { MAX_STATUS_CHARS, clip } from '../util/text.js';
+import { nextPollDelay, type PollTiming } from './poll-policy.js';
+import { crossedTenth, hasProgressed, samplesDone, trackProgress } from './progress.js';
 
 export type PollOutcome =
   | {
@@ -43,50 +51,10 @@ export interface Transition {
   keyAccepted: boolean;
 }
 
-export function newRunRecord(runId: string, now: number, firstDueAt: number): RunRecord {
-  return {
-    runId,
-    addedAt: now,
-    status: null,
-    snapshot: null,
-    nextDueAt: firstDueAt,
-    lastPolledAt: null,
-    unchangedPolls: 0,
-    notFoundCount: 0,
-    notFoundSince: null,
-    progressStart: null,
-    progressLast: null,
-    progressChange: null,
-    progressBatched: false,
-    finishedAt: null,
-    outcome: null,
-  };
-}
-
-function tenth(done: number, total: number): number {
-  return Math.floor((Math.min(done, total) * 10) / total);
-}
-
-function samplesDone(run: Run): number {
-  return (run.samples_completed ?? 0) + (run.samples_failed ?? 0);
-}
-
-/** The fields of `run.finished` (README, Events), from the last snapshot, as the webhook's are. */
+/** The fields of `run.finished` (docs/events.md): the run's summary, as the webhook's data. */
 export function finishedFields(record: RunRecord, now: number): Record<string, unknown> {
-  const summary = summarizeRun(record.snapshot, MAX_LOG_FILES);
   return {
-    status: summary.status,
-    samples_completed: summary.samples_completed,
-    samples_failed: summary.samples_failed,
-    number_of_samples: summary.number_of_samples,
-    total_cost: summary.total_cost,
-    generated_files: summary.generated_files,
-    generated_files_total: summary.generated_files_total,
-    generated_files_truncated: summary.generated_files_truncated,
-    spec_name: summary.spec_name,
-    dataset_name: summary.dataset_name,
-    created_at: summary.created_at,
-    completed_at: summary.completed_at,
+    ...summarizeRun(record.snapshot, MAX_LOG_FILES),
     watch_duration_ms: now - record.addedAt,
   };
 }
@@ -123,7 +91,7 @@ function applyRun(
   const status = run.status;
   const statusChanged = status !== record.status;
   const done = samplesDone(run);
-  const progressed = record.progressLast ? done !== record.progressLast.done : done > 0;
+  const progressed = hasProgressed(record.progress, done);
   const total = run.runtime_params?.number_of_samples;
 
   if (statusChanged) {
@@ -137,7 +105,7 @@ function applyRun(
         to: statusText(status),
         samples_completed: run.samples_completed ?? null,
         samples_failed: run.samples_failed ?? null,
-        number_of_samples: run.runtime_params?.number_of_samples ?? null,
+        number_of_samples: total ?? null,
       },
     });
     if (!isKnownStatus(status)) {
@@ -157,7 +125,7 @@ function applyRun(
     !statusChanged &&
     progressed &&
     total &&
-    tenth(done, total) > tenth(record.progressLast?.done ?? 0, total)
+    crossedTenth(record.progress.last?.done ?? 0, done, total)
   ) {
     events.push({
       level: 'info',
@@ -173,34 +141,15 @@ function applyRun(
     });
   }
 
-  // The slope from the rate's anchor to the latest progress predicts the end (poll-policy.ts).
-  // PENDING says nothing about speed, so measuring starts once the run has left it.
-  let { progressStart, progressLast, progressChange, progressBatched } = record;
-  // A look that finds a moving run's count unchanged, or a jump the measured rate cannot
-  // explain, shows progress reported in batches (or whole samples slower than the looks): from
-  // then on a change is placed between two looks (poll-policy.ts).
-  const moving = progressStart !== null && !!total && done < total;
-  if (moving && !statusChanged && !progressed) progressBatched = true;
-  const anchor = rateAnchor({ progressStart, progressLast, progressChange });
-  if (
-    moving &&
-    progressed &&
-    anchor &&
-    progressLast &&
-    jumpLooksBatched(anchor, progressLast, done, now)
-  )
-    progressBatched = true;
-  if (status !== 'PENDING' && (progressStart === null || done < progressStart.done)) {
-    progressStart = { at: now, done, after: now };
-    progressLast = progressStart;
-    progressChange = null;
-    progressBatched = false;
-  } else if (progressed) {
-    // Batched progress changed somewhere after the previous look; steady progress is current.
-    const after = progressBatched && record.lastPolledAt !== null ? record.lastPolledAt : now;
-    progressLast = { at: now, done, after };
-    if (progressStart !== null) progressChange ??= progressLast;
-  }
+  // The slope of progress predicts the end (poll-policy.ts).
+  const progress = trackProgress(record.progress, {
+    now,
+    status,
+    done,
+    total,
+    statusChanged,
+    lastPolledAt: record.lastPolledAt,
+  });
 
   const next: RunRecord = {
     ...record,
@@ -210,10 +159,7 @@ function applyRun(
     notFoundSince: null,
     lastPolledAt: now,
     unchangedPolls: statusChanged || progressed ? 0 : record.unchangedPolls + 1,
-    progressStart,
-    progressLast,
-    progressChange,
-    progressBatched,
+    progress,
   };
 
   if (isTerminalStatus(status)) {
@@ -239,10 +185,8 @@ function applyRun(
   const delay = nextPollDelay(
     {
       unchangedPolls: next.unchangedPolls,
-      totalSamples: run.runtime_params?.number_of_samples ?? null,
-      progressStart,
-      progressLast,
-      progressChange,
+      totalSamples: total ?? null,
+      progress,
       watchedMs: now - record.addedAt,
     },
     ctx.timing,
@@ -255,7 +199,7 @@ function applyRun(
     events,
     finish: null,
     // A flip to batched changes how later changes are placed: worth one write.
-    changed: statusChanged || progressed || progressBatched !== record.progressBatched,
+    changed: statusChanged || progressed || progress.batched !== record.progress.batched,
     keyRefused: false,
     keyAccepted: true,
   };
@@ -343,9 +287,7 @@ function applyFailure(record: RunRecord, error: unknown, ctx: PollContext): Tran
     {
       unchangedPolls,
       totalSamples: null,
-      progressStart: null,
-      progressLast: null,
-      progressChange: null,
+      progress: NO_PROGRESS,
       watchedMs: now - record.addedAt,
     },
     timing,

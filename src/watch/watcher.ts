@@ -1,28 +1,15 @@
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RunFetcher } from '../dataframer/client.js';
 import type { FieldProblem } from '../dataframer/parse-run.js';
 import { DataFramerError } from '../dataframer/errors.js';
 import { noMetrics, type MetricsRecorder } from '../http/metrics.js';
 import { logEvent } from '../logging.js';
+import { newRunRecord, storedRecord, type FinishType, type RunRecord } from '../domain/run.js';
 import type { DeliveryWorker } from '../notify/delivery-worker.js';
-import {
-  MAX_WEBHOOK_FILES,
-  buildWebhookBody,
-  filesTotal,
-  messageIdFor,
-  type FinishType,
-  type StoredRun,
-} from '../notify/payload.js';
-import type { Delivery, RunRecord, Store } from '../store/types.js';
+import { owedDeliveries } from '../notify/webhook-body.js';
+import type { Store } from '../store/store.js';
 import type { PollTiming } from './poll-policy.js';
-import {
-  applyPoll,
-  expireRun,
-  newRunRecord,
-  type PollOutcome,
-  type Transition,
-} from './run-state.js';
+import { applyPoll, expireRun, type PollOutcome, type Transition } from './run-state.js';
 import { Scheduler } from './scheduler.js';
 
 export interface WatcherOptions {
@@ -42,26 +29,6 @@ export interface WatcherOptions {
   metrics?: MetricsRecorder;
   /** Called after a run finishes (for exit-when-done and metrics). */
   onRunFinished?: (runId: string, type: FinishType) => void;
-}
-
-/**
- * The record as it is kept in memory and in the store: the webhook and the log line are built
- * from the full answer first, so a snapshot needs no more files than a webhook can carry.
- */
-export function storedRecord(record: RunRecord): RunRecord {
-  const files = record.snapshot?.generated_files;
-  if (!record.snapshot || !files || files.length <= MAX_WEBHOOK_FILES) return record;
-  // The real count goes with the cut list, for webhooks built later from the stored snapshot.
-  const snapshot: StoredRun = {
-    ...record.snapshot,
-    generated_files: files.slice(0, MAX_WEBHOOK_FILES),
-    generated_files_total: filesTotal(record.snapshot),
-  };
-  return { ...record, snapshot };
-}
-
-export function deliveryIdFor(messageId: string, receiverUrl: string): string {
-  return `dlv_${createHash('sha256').update(`${messageId}\n${receiverUrl}`).digest('hex').slice(0, 20)}`;
 }
 
 /**
@@ -292,24 +259,7 @@ export class Watcher {
 
   #finish(record: RunRecord, type: FinishType): void {
     const now = this.#o.now();
-    const messageId = messageIdFor(record.runId, type);
-    const body = JSON.stringify(
-      buildWebhookBody(type, record.runId, record.snapshot, new Date(now)),
-    );
-    const deliveries: Delivery[] = this.#o.receiverUrls.map((receiverUrl) => ({
-      id: deliveryIdFor(messageId, receiverUrl),
-      messageId,
-      runId: record.runId,
-      type,
-      receiverUrl,
-      body,
-      state: 'pending',
-      attempts: 0,
-      nextAttemptAt: now,
-      lastError: null,
-      createdAt: now,
-      updatedAt: now,
-    }));
+    const deliveries = owedDeliveries(record, type, this.#o.receiverUrls, now);
     this.#o.store.finishRun(storedRecord(record), deliveries);
     this.#runs.delete(record.runId);
     this.#reportedFields.delete(record.runId);

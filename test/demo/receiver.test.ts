@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
 import { DemoReceiver, type DemoReceiverOptions } from '../../src/demo/receiver.js';
-import { buildWebhookBody, messageIdFor } from '../../src/notify/payload.js';
+import { messageIdFor } from '../../src/domain/delivery.js';
+import { buildWebhookBody } from '../../src/notify/webhook-body.js';
 import { WebhookSender } from '../../src/notify/webhook-sender.js';
 
 const SECRET = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;

@@ -1,4 +1,4 @@
-import type { Delivery } from '../../src/store/types.js';
+import type { Delivery } from '../../src/domain/delivery.js';
 
 /** A fresh pending delivery of run `run-<id>` to `receiverUrl`; `overrides` set the rest. */
 export function newDelivery(

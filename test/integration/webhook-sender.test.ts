@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
-import { buildWebhookBody, messageIdFor } from '../../src/notify/payload.js';
+import { messageIdFor } from '../../src/domain/delivery.js';
+import { buildWebhookBody } from '../../src/notify/webhook-body.js';
 import { WebhookSender } from '../../src/notify/webhook-sender.js';
 import { Run } from '../../src/dataframer/schema.js';
 import { startCaptureServer } from '../helpers/capture-server.js';

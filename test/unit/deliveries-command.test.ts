@@ -4,10 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError, runDeliveriesCommand } from '../../src/cli/deliveries.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
-import { newRunRecord } from '../../src/watch/run-state.js';
-import { deliveryIdFor } from '../../src/watch/watcher.js';
+import { newRunRecord } from '../../src/domain/run.js';
 import { newDelivery } from '../helpers/delivery.js';
-import type { Delivery, DeliveryState } from '../../src/store/types.js';
+import { deliveryIdFor, type Delivery, type DeliveryState } from '../../src/domain/delivery.js';
 
 const OLD_URL = 'https://hooks.example.test/in?token=old-secret-token';
 const NEW_URL = 'https://hooks.example.test/in?token=new-secret-token';

@@ -3,7 +3,7 @@ import { createLogger } from '../../src/logging.js';
 import { DeliveryWorker } from '../../src/notify/delivery-worker.js';
 import type { AttemptResult, WebhookMessage } from '../../src/notify/webhook-sender.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
-import type { Delivery } from '../../src/store/types.js';
+import type { Delivery } from '../../src/domain/delivery.js';
 import { newDelivery as delivery } from '../helpers/delivery.js';
 import { createLogSink } from '../helpers/log-sink.js';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { EVENTS, MAX_TEXT_CHARS, clip, createLogger, logEvent } from '../../src/logging.js';
+import { EVENTS, createLogger, logEvent } from '../../src/logging.js';
+import { MAX_TEXT_CHARS, clip } from '../../src/util/text.js';
 import { createLogSink } from '../helpers/log-sink.js';
 
 const KEY = 'df_live_7c1e0b9a55d2';

@@ -4,7 +4,8 @@ import { createMetrics, statusLabel } from '../../src/http/metrics.js';
 
 describe('metrics labels', () => {
   it('give the runs gauge a bounded status label: the five known ones or unknown', async () => {
-    const metrics = createMetrics({
+    const metrics = createMetrics();
+    metrics.observe({
       runsByStatus: () =>
         new Map([
           ['PROCESSING', 2],

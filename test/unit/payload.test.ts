@@ -1,8 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { MAX_STATUS_CHARS, MAX_TEXT_CHARS } from '../../src/logging.js';
-import { MAX_WEBHOOK_FILES, buildWebhookBody } from '../../src/notify/payload.js';
-import { newRunRecord } from '../../src/watch/run-state.js';
-import { storedRecord } from '../../src/watch/watcher.js';
+import { MAX_WEBHOOK_FILES, newRunRecord, storedRecord } from '../../src/domain/run.js';
+import { buildWebhookBody } from '../../src/notify/webhook-body.js';
+import { MAX_STATUS_CHARS, MAX_TEXT_CHARS } from '../../src/util/text.js';
 import { exampleRun } from '../helpers/run-body.js';
 
 const RUN_ID = exampleRun.id;

@@ -8,16 +8,15 @@ import {
   type PollPolicy,
   type PollState,
 } from '../../src/watch/poll-policy.js';
-import { applyPoll, newRunRecord } from '../../src/watch/run-state.js';
+import { NO_PROGRESS, newRunRecord } from '../../src/domain/run.js';
+import { applyPoll } from '../../src/watch/run-state.js';
 import { runBody } from '../helpers/run-body.js';
 
 const timing = { minMs: 1_000, maxMs: 10_000 };
 const idle: PollState = {
   unchangedPolls: 0,
   totalSamples: null,
-  progressStart: null,
-  progressLast: null,
-  progressChange: null,
+  progress: NO_PROGRESS,
   watchedMs: 0,
 };
 const low = () => 0;
@@ -46,9 +45,12 @@ describe('progress-aware polling, one decision at a time', () => {
   const moving = (now: number, done: number): PollState => ({
     unchangedPolls: 0,
     totalSamples: 100,
-    progressStart: { at: 0, done: 0, after: 0 },
-    progressLast: { at: now, done, after: now },
-    progressChange: null,
+    progress: {
+      start: { at: 0, done: 0, after: 0 },
+      last: { at: now, done, after: now },
+      change: null,
+      batched: false,
+    },
     watchedMs: now,
   });
 
@@ -59,18 +61,20 @@ describe('progress-aware polling, one decision at a time', () => {
   });
 
   it('places a batched change between the look before it and the look that saw it', () => {
+    const base = moving(4_000, 40);
     const batched: PollState = {
-      ...moving(4_000, 40),
-      progressLast: { at: 4_000, done: 40, after: 2_000 },
+      ...base,
+      progress: { ...base.progress, last: { at: 4_000, done: 40, after: 2_000 } },
     };
     expect(predictedEndWindow(batched)).toEqual({ start: 7_925, end: 10_075 });
   });
 
   it('measures the rate from the first change once a later one exists', () => {
     // The first look (0 at 0 s) may sit anywhere in a step; 20 at 3 s to 40 at 5 s: 100 ms each.
+    const base = moving(5_000, 40);
     const stepped: PollState = {
-      ...moving(5_000, 40),
-      progressChange: { at: 3_000, done: 20, after: 3_000 },
+      ...base,
+      progress: { ...base.progress, change: { at: 3_000, done: 20, after: 3_000 } },
     };
     expect(predictedEndWindow(stepped)?.end).toBe(11_150);
     // With only one change, the first look is all there is: 125 ms per sample.
@@ -84,9 +88,10 @@ describe('progress-aware polling, one decision at a time', () => {
   });
 
   it('measures the rate soon after the run starts moving, then backs off if it does not', () => {
+    const base = moving(3_000, 0);
     const started: PollState = {
-      ...moving(3_000, 0),
-      progressStart: { at: 3_000, done: 0, after: 3_000 },
+      ...base,
+      progress: { ...base.progress, start: { at: 3_000, done: 0, after: 3_000 } },
     };
     expect(nextPollDelay(started, timing, 3_000, high)).toBe(2_000);
     // Unchanged since: wait as long as it has been seen processing (3 s).
@@ -175,9 +180,12 @@ describe('baseline policies (for bench/)', () => {
   const moving: PollState = {
     unchangedPolls: 0,
     totalSamples: 100,
-    progressStart: { at: 0, done: 0, after: 0 },
-    progressLast: { at: 4_000, done: 40, after: 4_000 },
-    progressChange: null,
+    progress: {
+      start: { at: 0, done: 0, after: 0 },
+      last: { at: 4_000, done: 40, after: 4_000 },
+      change: null,
+      batched: false,
+    },
     watchedMs: 4_000,
   };
 

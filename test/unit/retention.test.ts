@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals
 import { createLogger } from '../../src/logging.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { startRetention } from '../../src/store/retention.js';
-import { newRunRecord } from '../../src/watch/run-state.js';
+import { newRunRecord } from '../../src/domain/run.js';
 import { createLogSink } from '../helpers/log-sink.js';
 
 const HOUR = 60 * 60 * 1000;

@@ -2,14 +2,9 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { DataFramerError } from '../../src/dataframer/errors.js';
 import { parseRunBody } from '../../src/dataframer/parse-run.js';
-import { buildWebhookBody } from '../../src/notify/payload.js';
-import {
-  applyPoll,
-  newRunRecord,
-  type PollContext,
-  type PollOutcome,
-} from '../../src/watch/run-state.js';
-import type { RunRecord } from '../../src/store/types.js';
+import { newRunRecord, type RunRecord } from '../../src/domain/run.js';
+import { buildWebhookBody } from '../../src/notify/webhook-body.js';
+import { applyPoll, type PollContext, type PollOutcome } from '../../src/watch/run-state.js';
 import { exampleRun } from '../helpers/run-body.js';
 
 // Whatever the API sends in a 200, the client's parsing and the run's state machine give a run

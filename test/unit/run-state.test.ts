@@ -8,7 +8,9 @@ import {
 } from '../../src/dataframer/errors.js';
 import { parseRunBody } from '../../src/dataframer/parse-run.js';
 import { Run } from '../../src/dataframer/schema.js';
-import { applyPoll, expireRun, newRunRecord, type PollContext } from '../../src/watch/run-state.js';
+import { newRunRecord } from '../../src/domain/run.js';
+import { buildWebhookBody } from '../../src/notify/webhook-body.js';
+import { applyPoll, expireRun, type PollContext } from '../../src/watch/run-state.js';
 import { exampleRun, runBody } from '../helpers/run-body.js';
 
 const RUN_ID = exampleRun.id;
@@ -77,12 +79,25 @@ describe('run state machine', () => {
       generated_files: exampleRun['generated_files'],
       generated_files_total: 1,
       generated_files_truncated: false,
+      spec_id: '3c90c3cc-0d44-4b50-8888-8dd25736052a',
       spec_name: '<string>',
+      spec_version: 123,
+      dataset_id: '3c90c3cc-0d44-4b50-8888-8dd25736052a',
       dataset_name: '<string>',
       created_at: '2023-11-07T05:31:56Z',
       completed_at: '2023-11-07T05:31:56Z',
       watch_duration_ms: 5_000,
     });
+    // The webhook's data is the same summary: the two cannot say different things of a run.
+    const { run_id: runId, ...data } = buildWebhookBody(
+      'run.succeeded',
+      t.record.runId,
+      t.record.snapshot,
+      new Date(5_000),
+    ).data;
+    const { watch_duration_ms: _watched, ...summary } = finished?.fields ?? {};
+    expect(runId).toBe(t.record.runId);
+    expect(data).toEqual(summary);
   });
 
   it.each([
@@ -181,10 +196,10 @@ describe('run state machine', () => {
   it('tracks progress once the run has left PENDING and aims at the predicted end', () => {
     const a = applyPoll(start, proc(0), ctx(0));
     const b = applyPoll(a.record, proc(20), ctx(2_000));
-    expect(b.record.progressStart).toEqual({ at: 0, done: 0, after: 0 });
-    expect(b.record.progressLast).toEqual({ at: 2_000, done: 20, after: 2_000 });
-    expect(b.record.progressChange).toEqual(b.record.progressLast);
-    expect(b.record.progressBatched).toBe(false);
+    expect(b.record.progress.start).toEqual({ at: 0, done: 0, after: 0 });
+    expect(b.record.progress.last).toEqual({ at: 2_000, done: 20, after: 2_000 });
+    expect(b.record.progress.change).toEqual(b.record.progress.last);
+    expect(b.record.progress.batched).toBe(false);
     // 80 samples left at 10/s: 8 s, less the rounding of the counts (poll-policy.ts).
     expect(b.record.nextDueAt).toBe(9_700);
   });
@@ -192,27 +207,27 @@ describe('run state machine', () => {
   it('learns from a look that finds a moving run unchanged that progress comes in batches', () => {
     const a = applyPoll(start, proc(20), ctx(0));
     const b = applyPoll(a.record, proc(40), ctx(2_000));
-    expect(b.record.progressBatched).toBe(false);
+    expect(b.record.progress.batched).toBe(false);
     const plateau = applyPoll(b.record, proc(40), ctx(3_000));
-    expect(plateau.record.progressBatched).toBe(true);
+    expect(plateau.record.progress.batched).toBe(true);
     expect(plateau.changed).toBe(true); // saved, so a restart keeps it
     expect(applyPoll(plateau.record, proc(40), ctx(3_500)).changed).toBe(false);
     expect(plateau.record.lastPolledAt).toBe(3_000);
     // The step to 60 happened after the plateau look, not at the look that saw it.
     const c = applyPoll(plateau.record, proc(60), ctx(7_000));
-    expect(c.record.progressLast).toEqual({ at: 7_000, done: 60, after: 3_000 });
+    expect(c.record.progress.last).toEqual({ at: 7_000, done: 60, after: 3_000 });
     // The rate is measured from the first change (40 at 2 s), not the first look.
-    expect(c.record.progressChange).toEqual({ at: 2_000, done: 40, after: 2_000 });
+    expect(c.record.progress.change).toEqual({ at: 2_000, done: 40, after: 2_000 });
   });
 
   it('learns the same from a jump the measured rate cannot explain', () => {
     const a = applyPoll(start, proc(0), ctx(0));
     const b = applyPoll(a.record, proc(20), ctx(2_000)); // 10 a second
     const steady = applyPoll(b.record, proc(40), ctx(4_000));
-    expect(steady.record.progressBatched).toBe(false);
+    expect(steady.record.progress.batched).toBe(false);
     const step = applyPoll(steady.record, proc(80), ctx(5_000)); // 40 where the rate gives 10
-    expect(step.record.progressBatched).toBe(true);
-    expect(step.record.progressLast).toEqual({ at: 5_000, done: 80, after: 4_000 });
+    expect(step.record.progress.batched).toBe(true);
+    expect(step.record.progress.last).toEqual({ at: 5_000, done: 80, after: 4_000 });
   });
 
   it('expires a run that is watched for too long', () => {

@@ -1,4 +1,3 @@
-import { newRunRecord } from '../../src/watch/run-state.js';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -16,7 +15,8 @@ import {
   StoreLockedError,
   StoreSchemaError,
 } from '../../src/store/sqlite-store.js';
-import type { Delivery, RunRecord } from '../../src/store/types.js';
+import type { Delivery } from '../../src/domain/delivery.js';
+import { newRunRecord, type RunRecord } from '../../src/domain/run.js';
 import { runBody } from '../helpers/run-body.js';
 
 const STORE_SOURCE = fileURLToPath(new URL('../../src/store/sqlite-store.ts', import.meta.url));
@@ -69,10 +69,12 @@ function progressing(runId: string): RunRecord {
     unchangedPolls: 2,
     notFoundCount: 1,
     lastPolledAt: 1_900,
-    progressStart: { at: 1_500, done: 3, after: 1_500 },
-    progressLast: { at: 1_900, done: 40, after: 1_700 },
-    progressChange: { at: 1_700, done: 20, after: 1_600 },
-    progressBatched: true,
+    progress: {
+      start: { at: 1_500, done: 3, after: 1_500 },
+      last: { at: 1_900, done: 40, after: 1_700 },
+      change: { at: 1_700, done: 20, after: 1_600 },
+      batched: true,
+    },
   });
 }
 
@@ -327,8 +329,12 @@ describe('SqliteStore schema', () => {
         status: 'PROCESSING',
         snapshot: { id: 'run-1', status: 'PROCESSING' },
         // v1 has no look times: a change counts as seen when it happened.
-        progressStart: { at: 1_500, done: 3, after: 1_500 },
-        progressLast: { at: 1_900, done: 40, after: 1_900 },
+        progress: {
+          start: { at: 1_500, done: 3, after: 1_500 },
+          last: { at: 1_900, done: 40, after: 1_900 },
+          change: null,
+          batched: false,
+        },
       }),
     ]);
     expect(store.pendingDeliveries()).toEqual([
@@ -456,8 +462,8 @@ describe('SqliteStore lock', () => {
       const store = SqliteStore.open(process.argv[2]);
       store.finishRun(
         { runId: 'run-child', addedAt: 1, status: 'FAILED', snapshot: null, nextDueAt: 1,
-          lastPolledAt: null, unchangedPolls: 0, notFoundCount: 0, notFoundSince: null, progressStart: null,
-          progressLast: null, progressChange: null, progressBatched: false,
+          lastPolledAt: null, unchangedPolls: 0, notFoundCount: 0, notFoundSince: null,
+          progress: { start: null, last: null, change: null, batched: false },
           finishedAt: 2, outcome: 'run.failed' },
         [],
       );

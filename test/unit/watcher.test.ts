@@ -3,7 +3,7 @@ import { parseRunBody } from '../../src/dataframer/parse-run.js';
 import { Run } from '../../src/dataframer/schema.js';
 import { createLogger } from '../../src/logging.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
-import type { Delivery } from '../../src/store/types.js';
+import type { Delivery } from '../../src/domain/delivery.js';
 import { Watcher } from '../../src/watch/watcher.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { runBody } from '../helpers/run-body.js';
