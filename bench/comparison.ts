@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { generateScenario, type Scenario } from '../src/demo/scenario.js';
-import type { PollPolicy } from '../src/watch/poll-policy.js';
+import type { PollPolicy } from '../src/config/schema.js';
 import { figuresByRun, present, type RunFigures } from './analysis.js';
 import { ProcSampler } from './proc-stats.js';
 import { exitWithin, sleep, startNode } from './processes.js';

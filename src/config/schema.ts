@@ -1,7 +1,6 @@
 import { CronTime } from 'cron';
 import { z } from 'zod';
 import { MAX_RUN_BODY_BYTES } from '../dataframer/client.js';
-import { POLL_POLICIES } from '../watch/poll-policy.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -9,6 +8,10 @@ const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
 /** Svix-like delivery schedule: delays before attempts 2..8, each later jittered ±20%. */
+/** POLL_POLICY: `adaptive` (the default), or the baselines it is measured against (docs/polling.md). */
+export const POLL_POLICIES = ['adaptive', 'fixed', 'exponential'] as const;
+export type PollPolicy = (typeof POLL_POLICIES)[number];
+
 export const DEFAULT_WEBHOOK_RETRY_SCHEDULE_MS = [
   5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
 ];

@@ -1,7 +1,6 @@
+import type { PollPolicy } from '../config/schema.js';
 import type { Progress, ProgressPoint } from '../domain/run.js';
 
-export const POLL_POLICIES = ['adaptive', 'fixed', 'exponential'] as const;
-export type PollPolicy = (typeof POLL_POLICIES)[number];
 
 export interface PollTiming {
   minMs: number;

@@ -5,9 +5,9 @@ import {
   jumpLooksBatched,
   nextPollDelay,
   predictedEndWindow,
-  type PollPolicy,
   type PollState,
 } from '../../src/watch/poll-policy.js';
+import type { PollPolicy } from '../../src/config/schema.js';
 import { NO_PROGRESS, newRunRecord } from '../../src/domain/run.js';
 import { applyPoll } from '../../src/watch/run-state.js';
 import { runBody } from '../helpers/run-body.js';
