@@ -49,30 +49,20 @@ export function createMetrics() {
     registry.removeSingleMetric(`${PREFIX}nodejs_${name}`);
   }
 
-  const polls = new Counter({
-    name: `${PREFIX}polls_total`,
-    help: 'Polls of the DataFramer API by outcome (ok, or the error code).',
-    labelNames: ['outcome'],
-    registers: [registry],
-  });
+  const outcomes = (name: string, help: string) =>
+    new Counter({ name: `${PREFIX}${name}`, help, labelNames: ['outcome'], registers: [registry] });
+  const polls = outcomes(
+    'polls_total',
+    'Polls of the DataFramer API by outcome (ok, or the error code).',
+  );
   const pollSeconds = new Histogram({
     name: `${PREFIX}poll_duration_seconds`,
     help: 'Time of one poll, retries included.',
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
-  const finished = new Counter({
-    name: `${PREFIX}runs_finished_total`,
-    help: 'Runs that stopped being watched, by outcome.',
-    labelNames: ['outcome'],
-    registers: [registry],
-  });
-  const deliveries = new Counter({
-    name: `${PREFIX}webhook_deliveries_total`,
-    help: 'Webhook delivery attempts by outcome.',
-    labelNames: ['outcome'],
-    registers: [registry],
-  });
+  const finished = outcomes('runs_finished_total', 'Runs that stopped being watched, by outcome.');
+  const deliveries = outcomes('webhook_deliveries_total', 'Webhook delivery attempts by outcome.');
   new Gauge({
     name: `${PREFIX}runs`,
     help: 'Runs being watched, by last seen status.',

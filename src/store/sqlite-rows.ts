@@ -215,24 +215,19 @@ const DeliveryRow = z
     updatedAt: row.updated_at,
   }));
 
-export function toRunRecord(row: Record<string, unknown>): RunRecord {
-  const parsed = RunRow.safeParse(row);
-  if (parsed.success) return parsed.data;
-  throw new StoreCorruptError(
-    'runs',
-    String(row['run_id']),
-    z.prettifyError(parsed.error),
-    parsed.error,
-  );
+/** A row as the record it holds, or StoreCorruptError naming the row. */
+function parseRow<T>(
+  schema: z.ZodType<T>,
+  table: 'runs' | 'deliveries',
+  idColumn: string,
+): (row: Record<string, unknown>) => T {
+  return (row) => {
+    const parsed = schema.safeParse(row);
+    if (parsed.success) return parsed.data;
+    const detail = z.prettifyError(parsed.error);
+    throw new StoreCorruptError(table, String(row[idColumn]), detail, parsed.error);
+  };
 }
 
-export function toDelivery(row: Record<string, unknown>): Delivery {
-  const parsed = DeliveryRow.safeParse(row);
-  if (parsed.success) return parsed.data;
-  throw new StoreCorruptError(
-    'deliveries',
-    String(row['id']),
-    z.prettifyError(parsed.error),
-    parsed.error,
-  );
-}
+export const toRunRecord = parseRow(RunRow, 'runs', 'run_id');
+export const toDelivery = parseRow(DeliveryRow, 'deliveries', 'id');

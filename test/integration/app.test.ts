@@ -41,7 +41,7 @@ function scriptedApi(script: Record<string, string[]>) {
 async function start(env: Record<string, string>, fetcher: RunFetcher) {
   const logs = createLogSink();
   const store = new MemoryStore();
-  const fullEnv = { HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', ...env };
+  const fullEnv: Record<string, string> = { HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', ...env };
   const app = await startApp(loadConfig(fullEnv, process.cwd()), {
     env: fullEnv,
     cwd: process.cwd(),

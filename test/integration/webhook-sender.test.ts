@@ -56,6 +56,7 @@ describe('WebhookSender over real HTTP', () => {
         status: 'SUCCEEDED',
         samples_completed: 98,
         samples_failed: 2,
+        number_of_samples: 123,
         total_cost: 1.37,
         generated_files: [
           { id: '<string>', path: '<string>', file_type: '<string>', size_bytes: 123 },

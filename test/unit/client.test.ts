@@ -18,6 +18,14 @@ const PATH = `/api/dataframer/runs/${RUN_ID}/`;
 
 useStrictHttpMock();
 
+/** The run a fresh client reads (the common case of these tests). */
+const readRun = () =>
+  makeClient()
+    .client.readRun(RUN_ID)
+    .then((r) => r.run);
+/** What a promise rejected with, or what it resolved to. */
+const failureOf = (promise: Promise<unknown>) => promise.catch((e: unknown) => e);
+
 function makeClient() {
   let wall = 1_700_000_000_000;
   let monotonic = 5_000;
@@ -58,19 +66,13 @@ function api() {
 describe('DataFramerClient.readRun', () => {
   it('parses the spec example body', async () => {
     api().get(PATH).reply(200, exampleRun);
-    const run = await makeClient()
-      .client.readRun(RUN_ID)
-      .then((r) => r.run);
+    const run = await readRun();
     expect(run).toEqual(exampleRun);
   });
 
   it.each(RUN_STATUSES)('accepts status %s', async (status) => {
     api().get(PATH).reply(200, runBody({ status }));
-    await expect(
-      makeClient()
-        .client.readRun(RUN_ID)
-        .then((r) => r.run),
-    ).resolves.toMatchObject({ status });
+    await expect(readRun()).resolves.toMatchObject({ status });
   });
 
   it('accepts every nullable field as null', async () => {
@@ -92,11 +94,7 @@ describe('DataFramerClient.readRun', () => {
       },
     });
     api().get(PATH).reply(200, body);
-    await expect(
-      makeClient()
-        .client.readRun(RUN_ID)
-        .then((r) => r.run),
-    ).resolves.toEqual(body);
+    await expect(readRun()).resolves.toEqual(body);
   });
 
   it('drops fields the spec does not list, without failing', async () => {
@@ -186,32 +184,21 @@ describe('DataFramerClient.readRun', () => {
     api()
       .get(PATH)
       .reply(200, runBody({ status: 'IN_PROGRESS', dataset_type: 'SOMETHING_NEW' }));
-    await expect(
-      makeClient()
-        .client.readRun(RUN_ID)
-        .then((r) => r.run),
-    ).resolves.toMatchObject({
+    await expect(readRun()).resolves.toMatchObject({
       status: 'IN_PROGRESS',
     });
   });
 
   it('maps 401 to UnauthorizedError without retrying', async () => {
     api().get(PATH).once().reply(401, { detail: 'Invalid token.' });
-    const error = await makeClient()
-      .client.readRun(RUN_ID)
-      .then((r) => r.run)
-      .catch((e: unknown) => e);
+    const error = await failureOf(readRun());
     expect(error).toBeInstanceOf(UnauthorizedError);
     expect(error).toMatchObject({ code: 'UNAUTHORIZED', status: 401, runId: RUN_ID });
   });
 
   it('maps 404 to RunNotFoundError without retrying', async () => {
     api().get(PATH).once().reply(404, { detail: 'Not found.' });
-    await expect(
-      makeClient()
-        .client.readRun(RUN_ID)
-        .then((r) => r.run),
-    ).rejects.toBeInstanceOf(RunNotFoundError);
+    await expect(readRun()).rejects.toBeInstanceOf(RunNotFoundError);
   });
 
   it('honours Retry-After on 429 and pauses the whole client', async () => {
@@ -246,21 +233,14 @@ describe('DataFramerClient.readRun', () => {
 
   it('gives up after the retries with a RateLimitedError carrying the delay', async () => {
     api().get(PATH).times(4).reply(429, {}, { 'retry-after': '1' });
-    const error = await makeClient()
-      .client.readRun(RUN_ID)
-      .then((r) => r.run)
-      .catch((e: unknown) => e);
+    const error = await failureOf(readRun());
     expect(error).toBeInstanceOf(RateLimitedError);
     expect(error).toMatchObject({ retryAfterMs: 1_000 });
   });
 
   it('retries a 500 and then succeeds', async () => {
     api().get(PATH).reply(500, 'oops').get(PATH).reply(200, exampleRun);
-    await expect(
-      makeClient()
-        .client.readRun(RUN_ID)
-        .then((r) => r.run),
-    ).resolves.toMatchObject({ id: RUN_ID });
+    await expect(readRun()).resolves.toMatchObject({ id: RUN_ID });
   });
 
   it('retries a connection reset', async () => {
@@ -269,11 +249,7 @@ describe('DataFramerClient.readRun', () => {
       .replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))
       .get(PATH)
       .reply(200, exampleRun);
-    await expect(
-      makeClient()
-        .client.readRun(RUN_ID)
-        .then((r) => r.run),
-    ).resolves.toMatchObject({ id: RUN_ID });
+    await expect(readRun()).resolves.toMatchObject({ id: RUN_ID });
   });
 
   it('reports the network code when resets persist', async () => {
@@ -281,20 +257,14 @@ describe('DataFramerClient.readRun', () => {
       .get(PATH)
       .times(4)
       .replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
-    const error = await makeClient()
-      .client.readRun(RUN_ID)
-      .then((r) => r.run)
-      .catch((e: unknown) => e);
+    const error = await failureOf(readRun());
     expect(error).toBeInstanceOf(TransientError);
     expect(error).toMatchObject({ networkCode: 'ECONNRESET', status: null });
   });
 
   it('fails a malformed JSON body as an invalid response, not a crash', async () => {
     api().get(PATH).reply(200, '{"id": "3c90c3cc', { 'content-type': 'application/json' });
-    const error = await makeClient()
-      .client.readRun(RUN_ID)
-      .then((r) => r.run)
-      .catch((e: unknown) => e);
+    const error = await failureOf(readRun());
     expect(error).toBeInstanceOf(InvalidResponseError);
     expect(error).toMatchObject({ path: '(body)' });
   });
@@ -303,11 +273,7 @@ describe('DataFramerClient.readRun', () => {
     api()
       .get(PATH)
       .reply(200, runBody({ id: '11111111-2222-4333-8444-555555555555' }));
-    await expect(
-      makeClient()
-        .client.readRun(RUN_ID)
-        .then((r) => r.run),
-    ).rejects.toMatchObject({ path: 'id' });
+    await expect(readRun()).rejects.toMatchObject({ path: 'id' });
   });
 
   it('never puts the API key in an error', async () => {
@@ -315,10 +281,7 @@ describe('DataFramerClient.readRun', () => {
       .get(PATH)
       .times(4)
       .replyWithError(Object.assign(new Error('boom'), { code: 'ECONNREFUSED' }));
-    const error = await makeClient()
-      .client.readRun(RUN_ID)
-      .then((r) => r.run)
-      .catch((e: unknown) => e);
+    const error = await failureOf(readRun());
     const serialized = JSON.stringify(error, Object.getOwnPropertyNames(error)) + String(error);
     expect(serialized).not.toContain(KEY);
   });

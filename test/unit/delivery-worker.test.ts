@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { createLogger } from '../../src/logging.js';
 import { DeliveryWorker } from '../../src/notify/delivery-worker.js';
 import type { AttemptResult, WebhookMessage } from '../../src/notify/webhook-sender.js';
@@ -6,16 +6,12 @@ import { MemoryStore } from '../../src/store/memory-store.js';
 import type { Delivery } from '../../src/domain/delivery.js';
 import { newDelivery as delivery } from '../helpers/delivery.js';
 import { createLogSink } from '../helpers/log-sink.js';
+import { useFakeClock } from '../helpers/fake-clock.js';
 
 const A = 'http://127.0.0.1:1/a';
 const B = 'http://127.0.0.1:1/b';
 
-beforeEach(() => {
-  jest.useFakeTimers({ now: 0 });
-});
-afterEach(() => {
-  jest.useRealTimers();
-});
+useFakeClock(0);
 
 /** A sender whose answers are scripted per receiver URL; it records when each attempt happened. */
 function setup(script: Record<string, AttemptResult[]>, random = 0.5) {

@@ -6,19 +6,19 @@ import { createLogSink } from '../helpers/log-sink.js';
 const KEY = 'df_live_7c1e0b9a55d2';
 const SECRET = 'whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0';
 
+const jsonLogger = (sink: ReturnType<typeof createLogSink>) =>
+  createLogger({ level: 'info', format: 'json', secrets: [], destination: sink.stream });
+
 describe('createLogger', () => {
   it('writes the event line shape: string level, ISO time, event, run_id, msg', () => {
     const sink = createLogSink();
-    logEvent(
-      createLogger({ level: 'info', format: 'json', secrets: [], destination: sink.stream }),
-      {
-        level: 'warn',
-        event: 'poll.failed',
-        runId: 'r1',
-        msg: 'poll failed',
-        fields: { error: { code: 'TRANSIENT' } },
-      },
-    );
+    logEvent(jsonLogger(sink), {
+      level: 'warn',
+      event: 'poll.failed',
+      runId: 'r1',
+      msg: 'poll failed',
+      fields: { error: { code: 'TRANSIENT' } },
+    });
     const [line] = sink.lines();
     expect(line).toEqual({
       level: 'warn',
@@ -58,16 +58,13 @@ describe('logEvent bounds', () => {
   it('cuts every string of an event to MAX_TEXT_CHARS, however deep', () => {
     const sink = createLogSink();
     const huge = 'x'.repeat(100_000);
-    logEvent(
-      createLogger({ level: 'info', format: 'json', secrets: [], destination: sink.stream }),
-      {
-        level: 'warn',
-        event: 'poll.failed',
-        runId: 'r1',
-        msg: 'poll failed',
-        fields: { error: { code: 'INTERNAL', message: huge }, list: [huge, { deeper: huge }] },
-      },
-    );
+    logEvent(jsonLogger(sink), {
+      level: 'warn',
+      event: 'poll.failed',
+      runId: 'r1',
+      msg: 'poll failed',
+      fields: { error: { code: 'INTERNAL', message: huge }, list: [huge, { deeper: huge }] },
+    });
     expect(sink.raw[0]!.length).toBeLessThan(4 * MAX_TEXT_CHARS);
     const [line] = sink.lines();
     expect(line?.['error']).toEqual({ code: 'INTERNAL', message: clip(huge) });

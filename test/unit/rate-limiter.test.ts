@@ -1,12 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { RateLimiter } from '../../src/watch/rate-limiter.js';
+import { useFakeClock } from '../helpers/fake-clock.js';
 
-beforeEach(() => {
-  jest.useFakeTimers({ now: Date.parse('2026-12-02T12:00:00Z') });
-});
-afterEach(() => {
-  jest.useRealTimers();
-});
+useFakeClock(Date.parse('2026-12-02T12:00:00Z'));
 
 /** How many takes complete within `ms` of fake time. */
 async function takesWithin(limiter: RateLimiter, count: number, ms: number): Promise<number> {

@@ -1,19 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { createLogger } from '../../src/logging.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { startRetention } from '../../src/store/retention.js';
 import { newRunRecord } from '../../src/domain/run.js';
 import { createLogSink } from '../helpers/log-sink.js';
+import { useFakeClock } from '../helpers/fake-clock.js';
 
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
 
-beforeEach(() => {
-  jest.useFakeTimers({ now: 100 * DAY });
-});
-afterEach(() => {
-  jest.useRealTimers();
-});
+useFakeClock(100 * DAY);
 
 function finishedAt(runId: string, at: number) {
   return { ...newRunRecord(runId, at, at), finishedAt: at, outcome: 'run.succeeded' as const };

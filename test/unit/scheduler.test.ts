@@ -1,13 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { RateLimiter } from '../../src/watch/rate-limiter.js';
 import { Scheduler, type SchedulerOptions } from '../../src/watch/scheduler.js';
+import { useFakeClock } from '../helpers/fake-clock.js';
 
-beforeEach(() => {
-  jest.useFakeTimers({ now: 0 });
-});
-afterEach(() => {
-  jest.useRealTimers();
-});
+useFakeClock(0);
 
 function setup(due: Record<string, number>, options: Partial<SchedulerOptions> = {}) {
   const polls: { runId: string; at: number }[] = [];

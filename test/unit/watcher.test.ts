@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { parseRunBody } from '../../src/dataframer/parse-run.js';
 import { Run } from '../../src/dataframer/schema.js';
 import { createLogger } from '../../src/logging.js';
@@ -7,16 +7,12 @@ import type { Delivery } from '../../src/domain/delivery.js';
 import { Watcher } from '../../src/watch/watcher.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { runBody } from '../helpers/run-body.js';
+import { useFakeClock } from '../helpers/fake-clock.js';
 
 const A = '11111111-1111-4111-8111-111111111111';
 const B = '22222222-2222-4222-8222-222222222222';
 
-beforeEach(() => {
-  jest.useFakeTimers({ now: 1_000_000 });
-});
-afterEach(() => {
-  jest.useRealTimers();
-});
+useFakeClock(1_000_000);
 
 /** A Watcher on a MemoryStore with a scripted fetcher; `status[id]` is what the API says now. */
 function setup(store = new MemoryStore()) {
