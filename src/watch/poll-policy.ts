@@ -1,7 +1,6 @@
 import type { PollPolicy } from '../config/schema.js';
 import type { Progress, ProgressPoint } from '../domain/run.js';
 
-
 export interface PollTiming {
   minMs: number;
   maxMs: number;
