@@ -1,6 +1,7 @@
 import type { DestinationStream, Logger } from 'pino';
 import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { createRunApi } from './api/run-api.js';
 import { DataFramerClient, type RunFetcher } from './dataframer/client.js';
 import { createMetrics, type MetricsRecorder } from './http/metrics.js';
 import { startHttpServer, type Readiness } from './http/server.js';
@@ -64,8 +65,11 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
     now: Date.now,
   });
   const readiness = readinessCheck(watcher, store, Date.now);
+  const api = config.adminToken
+    ? createRunApi({ adminToken: config.adminToken, watcher, store, worker, now: Date.now })
+    : undefined;
   const http = await startHttpServer(
-    { readiness, metrics: metrics.render },
+    { readiness, metrics: metrics.render, ...(api ? { api } : {}) },
     config.httpHost,
     config.httpPort,
   ).catch((error: unknown) => {
@@ -82,7 +86,7 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
 
   worker.start();
-  watcher.start(config.watchRunIds);
+  watcher.start(config.runSources);
   // After the watcher's start: the listed runs retention keeps are known only then.
   const stopRetention = startRetention({
     store,
@@ -122,7 +126,7 @@ function createAppLogger(config: Config, destination: DestinationStream | undefi
   return createLogger({
     level: config.logLevel,
     format: config.logFormat,
-    secrets: [config.apiKey, config.webhookSecret ?? ''].filter(Boolean),
+    secrets: [config.apiKey, config.webhookSecret ?? '', config.adminToken ?? ''].filter(Boolean),
     ...(destination ? { destination } : {}),
   });
 }

@@ -1,6 +1,7 @@
 import { deliveryIdFor, type Delivery, type DeliveryState } from '../domain/delivery.js';
 import type { Store } from '../store/store.js';
 import { HttpUrl } from '../config/schema.js';
+import { REPLAYABLE, replayed } from '../notify/replay.js';
 import { redactUrl } from '../util/http.js';
 
 const STATES: readonly DeliveryState[] = ['pending', 'delivered', 'disabled', 'dead_lettered'];
@@ -11,9 +12,6 @@ export const DELIVERIES_USAGE = [
   'usage: main.js deliveries list [--state dead_lettered|pending|delivered|disabled|all]',
   '       main.js deliveries replay (<delivery-id>... | --all-dead | --all) [--to <url>]',
 ].join('\n');
-
-/** Deliveries a replay may take: the ones that will not be sent otherwise. */
-const REPLAYABLE: readonly DeliveryState[] = ['dead_lettered', 'disabled'];
 
 /**
  * `deliveries list|replay`: operator commands on the outbox. They open the state directory
@@ -120,7 +118,7 @@ function replayDeliveries({ ids, to }: ReplayArgs, store: Store, now: number): D
               );
             return delivery;
           });
-  const replayed = new Map<string, Delivery>();
+  const owed = new Map<string, Delivery>();
   const replaced: string[] = [];
   for (const delivery of chosen) {
     const receiverUrl = to ?? delivery.receiverUrl;
@@ -129,17 +127,8 @@ function replayDeliveries({ ids, to }: ReplayArgs, store: Store, now: number): D
       if (store.getDelivery(id)?.state === 'delivered') continue;
       replaced.push(delivery.id);
     }
-    replayed.set(id, {
-      ...delivery,
-      id,
-      receiverUrl,
-      state: 'pending',
-      attempts: 0,
-      nextAttemptAt: now,
-      lastError: null,
-      updatedAt: now,
-    });
+    owed.set(id, replayed(delivery, now, receiverUrl, id));
   }
-  store.replayDeliveries([...replayed.values()], replaced);
-  return [...replayed.values()];
+  store.replayDeliveries([...owed.values()], replaced);
+  return [...owed.values()];
 }

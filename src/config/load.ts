@@ -50,6 +50,7 @@ export const ENV_SETTINGS: Readonly<Record<string, readonly [keyof Settings, Env
   EXIT_WHEN_DONE: ['exitWhenDone', 'boolean'],
   SHUTDOWN_GRACE_MS: ['shutdownGraceMs', 'number'],
   RETENTION_DAYS: ['retentionDays', 'number'],
+  ADMIN_TOKEN: ['adminToken', 'string'],
 };
 
 const DEFAULT_CONFIG_FILE = 'config/watcher.json';
@@ -265,6 +266,10 @@ export function loadConfig(
   // Run IDs are the one list that is merged rather than overridden: env names a few runs,
   // the file holds the long, live list (re-read on change), and both are watched.
   const fileRunIds = fileSettings['watchRunIds'];
+  const envRunCount =
+    labels.get('watchRunIds') === 'WATCH_RUN_IDS' && Array.isArray(raw['watchRunIds'])
+      ? raw['watchRunIds'].length
+      : 0;
   if (
     Array.isArray(fileRunIds) &&
     Array.isArray(raw['watchRunIds']) &&
@@ -288,11 +293,21 @@ export function loadConfig(
   return Object.freeze({
     ...rest,
     watchRunIds: Object.freeze([...new Set(watchRunIds)]),
+    runSources: runSources(watchRunIds, envRunCount),
     receivers: Object.freeze(
       mergeReceivers(result.data, labels.get('webhookUrls') === 'WEBHOOK_URLS'),
     ),
     configFile,
   });
+}
+
+/** The env's runs come first in the merged list; a run listed by both is the env's. */
+function runSources(runIds: readonly string[], envCount: number): Map<string, 'env' | 'file'> {
+  const sources = new Map<string, 'env' | 'file'>();
+  runIds.forEach((runId, i) => {
+    if (!sources.has(runId)) sources.set(runId, i < envCount ? 'env' : 'file');
+  });
+  return sources;
 }
 
 /**

@@ -32,7 +32,11 @@ export const LIMITS = {
 } as const;
 
 /** Settings whose values are never shown, in any message. */
-export const SECRET_SETTINGS: ReadonlySet<string> = new Set(['apiKey', 'webhookSecret']);
+export const SECRET_SETTINGS: ReadonlySet<string> = new Set([
+  'apiKey',
+  'webhookSecret',
+  'adminToken',
+]);
 
 /**
  * A URL as an error may show it: userinfo, query and fragment can hold credentials, so they
@@ -205,6 +209,11 @@ export const Settings = z
       logFormat: z.enum(['json', 'pretty']).default('json'),
       exitWhenDone: z.boolean({ error: 'must be true or false' }).default(false),
       shutdownGraceMs: millis(LIMITS.shutdownGraceMs).default(15_000),
+      // Turns the run API on (docs/api.md); long enough that guessing it is hopeless.
+      adminToken: z
+        .string()
+        .min(32, { error: 'must be at least 32 characters (openssl rand -hex 32)' })
+        .optional(),
     },
     unknownKeys,
   )
@@ -265,6 +274,8 @@ export type Settings = z.infer<typeof Settings>;
 /** The validated, frozen configuration the rest of the program reads. */
 export interface Config extends Omit<Settings, 'webhookUrls' | 'webhooks' | 'watchRunIds'> {
   readonly watchRunIds: readonly string[];
+  /** Each configured run with where it is listed: the env (first) or the config file. */
+  readonly runSources: ReadonlyMap<string, 'env' | 'file'>;
   /** webhookUrls and webhooks merged, one entry per distinct URL. */
   readonly receivers: readonly Receiver[];
   /** Where the config file was read from, if any. */

@@ -55,12 +55,17 @@ export interface Progress {
 
 export const NO_PROGRESS: Progress = { start: null, last: null, change: null, batched: false };
 
+/** Where a watched run came from (docs/api.md, Where runs come from). */
+export const RUN_SOURCES = ['env', 'file', 'api', 'discovery'] as const;
+export type RunSource = (typeof RUN_SOURCES)[number];
+
 /** A snapshot as the store keeps it: its file list may be cut, with the real count beside it. */
 export type StoredRun = Run & { generated_files_total?: number };
 
 /** Everything the watcher knows of one run; plain data so any store can keep it. */
 export interface RunRecord {
   runId: string;
+  source: RunSource;
   addedAt: number;
   /** Last status seen, null before the first successful poll. */
   status: string | null;
@@ -78,9 +83,15 @@ export interface RunRecord {
   outcome: FinishType | null;
 }
 
-export function newRunRecord(runId: string, now: number, firstDueAt: number): RunRecord {
+export function newRunRecord(
+  runId: string,
+  now: number,
+  firstDueAt: number,
+  source: RunSource = 'env',
+): RunRecord {
   return {
     runId,
+    source,
     addedAt: now,
     status: null,
     snapshot: null,

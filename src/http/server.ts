@@ -10,6 +10,8 @@ export interface HttpSurface {
   readiness: () => Readiness;
   /** Prometheus text exposition; absent until metrics are wired. */
   metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** Everything under `/api/` (the run API), when it is turned on. */
+  api?: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
@@ -22,7 +24,8 @@ async function handle(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const path = (req.url ?? '/').split('?')[0];
+  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  if (surface.api && path.startsWith('/api/')) return surface.api(req, res, path);
   if (req.method !== 'GET' && req.method !== 'HEAD')
     return send(res, 405, { error: 'method not allowed' });
   if (path === '/healthz') return send(res, 200, { status: 'ok' });

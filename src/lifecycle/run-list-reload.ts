@@ -31,7 +31,7 @@ export function followRunList(options: RunListReloadOptions): RunListReload {
       // The file read at start must still be there: a moment without it (a deploy moving it,
       // a config map being swapped) is a failed reload, never an empty run list.
       const next = loadConfig(options.env, options.cwd, { requireFile: config.configFile });
-      const { added, removed } = watcher.reconcile(next.watchRunIds);
+      const { added, removed } = watcher.reconcile(next.runSources);
       options.onReloaded();
       logEvent(logger, {
         level: 'info',

@@ -12,6 +12,7 @@ import {
   stepBeforeAttempt,
   type Step,
 } from './delivery-rules.js';
+import { REPLAYABLE, replayed } from './replay.js';
 import type { AttemptResult, WebhookSender } from './webhook-sender.js';
 
 export interface DeliveryWorkerOptions {
@@ -31,6 +32,9 @@ export interface DeliveryWorkerOptions {
   /** Called whenever the worker has nothing pending and nothing in flight. */
   onIdle?: () => void;
 }
+
+/** A replay of a delivery that is pending or delivered: nothing to replay. */
+export class NotReplayableError extends Error {}
 
 /**
  * Sends what the outbox owes. Every state change of a delivery is saved before the next step,
@@ -80,6 +84,25 @@ export class DeliveryWorker {
   /** Loads what the store still owes (after a restart) and starts sending. */
   start(): void {
     this.enqueue(this.#o.store.pendingDeliveries());
+  }
+
+  /**
+   * Owes a settled delivery again while running (docs/api.md): saved first, its receiver
+   * enabled again, then sent. Null when there is no such delivery.
+   * @throws Error when the delivery will still be sent anyway (pending) or was delivered
+   */
+  replay(deliveryId: string): Delivery | null {
+    const delivery = this.#o.store.getDelivery(deliveryId);
+    if (!delivery) return null;
+    if (!REPLAYABLE.includes(delivery.state))
+      throw new NotReplayableError(
+        `delivery ${deliveryId} is ${delivery.state}; only dead_lettered or disabled ones are replayed`,
+      );
+    const owed = replayed(delivery, this.#o.now());
+    this.#o.store.replayDeliveries([owed]);
+    this.#disabled.delete(owed.receiverUrl);
+    this.enqueue([owed]);
+    return owed;
   }
 
   /** Takes deliveries already saved in the store. */

@@ -1,6 +1,6 @@
 import type { Delivery, DeliveryState } from '../domain/delivery.js';
 import type { RunRecord } from '../domain/run.js';
-import type { Store } from './store.js';
+import type { RunQuery, Store } from './store.js';
 
 /** A Store that lives as long as the process; for tests and for `STATE_DIR=:memory:`. */
 export class MemoryStore implements Store {
@@ -27,6 +27,23 @@ export class MemoryStore implements Store {
   }
   removeRun(runId: string): void {
     this.#runs.delete(runId);
+  }
+  listRuns({ limit, after, state, status }: RunQuery): RunRecord[] {
+    const newestFirst = (a: RunRecord, b: RunRecord) =>
+      b.addedAt - a.addedAt || (b.runId > a.runId ? 1 : b.runId < a.runId ? -1 : 0);
+    return [...this.#runs.values()]
+      .filter(
+        (r) =>
+          (!after || newestFirst(r, { ...r, addedAt: after.addedAt, runId: after.runId }) > 0) &&
+          (state === undefined || (state === 'active') === (r.finishedAt === null)) &&
+          (status === undefined || r.status === status),
+      )
+      .sort(newestFirst)
+      .slice(0, limit)
+      .map((r) => structuredClone(r));
+  }
+  deliveriesOf(runId: string): Delivery[] {
+    return [...this.#deliveries.values()].filter((d) => d.runId === runId).map((d) => ({ ...d }));
   }
   finishRun(record: RunRecord, deliveries: Delivery[]): void {
     this.saveRun(record);

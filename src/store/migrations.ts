@@ -68,6 +68,12 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE runs ADD COLUMN not_found_since INTEGER;
   CREATE INDEX deliveries_by_run ON deliveries (run_id);
   `,
+  // v5: where a run came from (the run API removes and lists by it), and listing newest first.
+  // Rows from before were configured runs; the next start corrects env to file where it must.
+  `
+  ALTER TABLE runs ADD COLUMN source TEXT NOT NULL DEFAULT 'env';
+  CREATE INDEX runs_newest ON runs (added_at DESC, run_id DESC);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

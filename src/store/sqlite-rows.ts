@@ -1,7 +1,7 @@
 import type { SQLInputValue } from 'node:sqlite';
 import { z } from 'zod';
 import { DELIVERY_STATES, type Delivery } from '../domain/delivery.js';
-import { FINISH_TYPES, type ProgressPoint, type RunRecord } from '../domain/run.js';
+import { FINISH_TYPES, RUN_SOURCES, type ProgressPoint, type RunRecord } from '../domain/run.js';
 
 /** A row read back does not hold what was written; names the row so it can be inspected. */
 export class StoreCorruptError extends Error {
@@ -37,6 +37,7 @@ export const RUN_COLUMNS = [
   'not_found_since',
   'finished_at',
   'outcome',
+  'source',
 ] as const;
 
 export const DELIVERY_COLUMNS = [
@@ -79,6 +80,7 @@ export function runParams(r: RunRecord): Record<RunColumn, SQLInputValue> {
     not_found_since: r.notFoundSince,
     finished_at: r.finishedAt,
     outcome: r.outcome,
+    source: r.source,
   };
 }
 
@@ -140,6 +142,7 @@ const RunRow = z
     not_found_since: Millis.nullable(),
     finished_at: Millis.nullable(),
     outcome: z.enum(FINISH_TYPES).nullable(),
+    source: z.enum(RUN_SOURCES),
   })
   .transform((row, ctx): RunRecord => {
     const point = (
@@ -156,6 +159,7 @@ const RunRow = z
     };
     return {
       runId: row.run_id,
+      source: row.source,
       addedAt: row.added_at,
       status: row.status,
       snapshot: row.snapshot,

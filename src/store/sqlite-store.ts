@@ -10,7 +10,7 @@ import {
   toDelivery,
   toRunRecord,
 } from './sqlite-rows.js';
-import type { Store } from './store.js';
+import type { RunQuery, Store } from './store.js';
 
 export { SCHEMA_VERSION, StoreSchemaError } from './migrations.js';
 export { DB_FILE, StoreLockedError } from './sqlite-lock.js';
@@ -64,6 +64,22 @@ export class SqliteStore implements Store {
 
   removeRun(runId: string): void {
     this.#sql.deleteRun.run(runId);
+  }
+
+  listRuns(query: RunQuery): RunRecord[] {
+    return this.#sql.listRuns
+      .all({
+        after_at: query.after?.addedAt ?? null,
+        after_id: query.after?.runId ?? null,
+        state: query.state ?? null,
+        status: query.status ?? null,
+        limit: query.limit,
+      })
+      .map(toRunRecord);
+  }
+
+  deliveriesOf(runId: string): Delivery[] {
+    return this.#sql.deliveriesOfRun.all(runId).map(toDelivery);
   }
 
   /** The outbox write: the run's end and the deliveries it owes commit together or not at all. */
@@ -177,6 +193,17 @@ function prepareStatements(db: DatabaseSync) {
       `SELECT ${runCols} FROM runs WHERE finished_at IS NULL ORDER BY added_at, rowid`,
     ),
     getRun: db.prepare(`SELECT ${runCols} FROM runs WHERE run_id = ?`),
+    // One statement for every filter: a NULL parameter leaves its filter out.
+    listRuns: db.prepare(
+      `SELECT ${runCols} FROM runs WHERE ` +
+        '($after_at IS NULL OR added_at < $after_at OR (added_at = $after_at AND run_id < $after_id)) ' +
+        "AND ($state IS NULL OR ($state = 'active') = (finished_at IS NULL)) " +
+        'AND ($status IS NULL OR status = $status) ' +
+        'ORDER BY added_at DESC, run_id DESC LIMIT $limit',
+    ),
+    deliveriesOfRun: db.prepare(
+      `SELECT ${dlvCols} FROM deliveries WHERE run_id = ? ORDER BY created_at, rowid`,
+    ),
     insertRun: db.prepare(`INSERT OR IGNORE INTO runs (${runCols}) VALUES (${runValues})`),
     upsertRun: db.prepare(
       `INSERT INTO runs (${runCols}) VALUES (${runValues}) ` +

@@ -1,6 +1,13 @@
 import type { Delivery, DeliveryState } from '../domain/delivery.js';
 import type { RunRecord } from '../domain/run.js';
 
+export interface RunQuery {
+  limit: number;
+  after?: { addedAt: number; runId: string };
+  state?: 'active' | 'finished';
+  status?: string;
+}
+
 /**
  * Durable state. Implementations must make `finishRun` atomic: the run's terminal state and the
  * deliveries it owes are written together or not at all (the outbox pattern).
@@ -13,6 +20,13 @@ export interface Store {
   addRun(record: RunRecord): boolean;
   saveRun(record: RunRecord): void;
   removeRun(runId: string): void;
+  /**
+   * Runs newest first (by added_at, then run_id), a page at a time: `after` is the last run of
+   * the previous page. Filters by whether the run finished and by its last status.
+   */
+  listRuns(query: RunQuery): RunRecord[];
+  /** The deliveries one run owes or made, oldest first. */
+  deliveriesOf(runId: string): Delivery[];
   finishRun(record: RunRecord, deliveries: Delivery[]): void;
   pendingDeliveries(): Delivery[];
   listDeliveries(state?: DeliveryState): Delivery[];

@@ -4,7 +4,17 @@ import type { FieldProblem } from '../dataframer/parse-run.js';
 import { DataFramerError } from '../dataframer/errors.js';
 import { noMetrics, type MetricsRecorder } from '../http/metrics.js';
 import { logEvent } from '../logging.js';
-import { newRunRecord, storedRecord, type FinishType, type RunRecord } from '../domain/run.js';
+import {
+  newRunRecord,
+  storedRecord,
+  type FinishType,
+  type RunRecord,
+  type RunSource,
+} from '../domain/run.js';
+
+/** The config's sources of runs; the others are added at run time. */
+export type ConfigSource = Extract<RunSource, 'env' | 'file'>;
+export type AddResult = 'added' | 'already_watched' | 'already_finished';
 import type { DeliveryWorker } from '../notify/delivery-worker.js';
 import { owedDeliveries } from '../notify/webhook-body.js';
 import type { Store } from '../store/store.js';
@@ -93,7 +103,7 @@ export class Watcher {
    * Resumes the store's unfinished runs, makes the watched list match `runIds`, and starts
    * ticking. A run the store knows as finished is not polled again.
    */
-  start(runIds: readonly string[]): void {
+  start(configured: ReadonlyMap<string, ConfigSource>): void {
     const now = this.#o.now();
     for (const record of this.#o.store.loadActiveRuns()) {
       // After a restart most runs are overdue: spread them over the first interval, as new
@@ -102,50 +112,73 @@ export class Watcher {
         record.nextDueAt = now + Math.floor(this.#o.random() * this.#o.timing.minMs);
       this.#runs.set(record.runId, record);
     }
-    this.reconcile(runIds);
+    this.reconcile(configured);
     this.#scheduler.start();
   }
 
-  /** Makes the watched list match the configured one: adds what is new, removes what left. */
-  reconcile(runIds: readonly string[]): { added: number; removed: number } {
-    const wanted = new Set(runIds);
+  /**
+   * Makes the configured runs match the config: adds what is new, removes the runs of the env
+   * and the file it no longer lists. Runs of the API and of discovery are not the config's.
+   */
+  reconcile(configured: ReadonlyMap<string, ConfigSource>): { added: number; removed: number } {
+    const wanted = new Set(configured.keys());
     this.#listed = wanted;
     let removed = 0;
-    for (const runId of [...this.#runs.keys()]) {
-      if (!wanted.has(runId)) {
-        this.removeRun(runId);
+    for (const record of [...this.#runs.values()]) {
+      const source = configured.get(record.runId);
+      if (record.source !== 'env' && record.source !== 'file') continue;
+      if (source === undefined) {
+        this.removeRun(record.runId);
         removed += 1;
+      } else if (source !== record.source) {
+        // Moved between the env and the file, or stored before sources were kept.
+        record.source = source;
+        this.#o.store.saveRun(record);
       }
     }
     // The exit code speaks of the runs still listed only.
     for (const runId of [...this.#outcomes.keys()])
       if (!wanted.has(runId)) this.#outcomes.delete(runId);
-    const before = this.#runs.size;
-    for (const runId of runIds) this.addRun(runId);
-    return { added: this.#runs.size - before, removed };
+    let added = 0;
+    for (const [runId, source] of configured)
+      if (this.addRun(runId, source) === 'added') added += 1;
+    return { added, removed };
   }
 
   /** Starts watching a run; a run already watched or already finished is left as it is. */
-  addRun(runId: string): void {
-    if (this.#runs.has(runId)) return;
+  addRun(runId: string, source: RunSource): AddResult {
+    if (this.#runs.has(runId)) return 'already_watched';
     const known = this.#o.store.getRun(runId);
     if (known?.outcome) {
       this.#outcomes.set(runId, known.outcome);
-      return;
+      return 'already_finished';
     }
     const now = this.#o.now();
     // Polled at once, spread over the first interval so thousands of new runs do not burst.
     const record =
-      known ?? newRunRecord(runId, now, now + Math.floor(this.#o.random() * this.#o.timing.minMs));
+      known ??
+      newRunRecord(runId, now, now + Math.floor(this.#o.random() * this.#o.timing.minMs), source);
     if (!known) this.#o.store.addRun(record);
     this.#runs.set(runId, record);
-    logEvent(this.#o.logger, { level: 'info', event: 'run.added', runId, msg: 'watching run' });
+    logEvent(this.#o.logger, {
+      level: 'info',
+      event: 'run.added',
+      runId,
+      msg: 'watching run',
+      fields: { source: record.source },
+    });
     this.#scheduler.plan(runId, record.nextDueAt);
+    return 'added';
   }
 
-  /** Stops watching a run; deliveries it already owes are still made. */
-  removeRun(runId: string): void {
-    if (!this.#runs.delete(runId)) return;
+  /** The record of a run being watched, as it is now (fresher than the store's). */
+  activeRun(runId: string): RunRecord | undefined {
+    return this.#runs.get(runId);
+  }
+
+  /** Stops watching a run; deliveries it already owes are still made. False: not watched. */
+  removeRun(runId: string): boolean {
+    if (!this.#runs.delete(runId)) return false;
     this.#reportedFields.delete(runId);
     this.#scheduler.cancel(runId);
     this.#o.store.removeRun(runId);
@@ -155,6 +188,7 @@ export class Watcher {
       runId,
       msg: 'run no longer watched',
     });
+    return true;
   }
 
   async stop(): Promise<void> {

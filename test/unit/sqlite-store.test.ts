@@ -128,12 +128,10 @@ describe('SqliteStore runs', () => {
   it('loads 10,000 active runs in one read', () => {
     const store = open();
     for (let i = 0; i < 10_000; i += 1) store.addRun(progressing(`run-${i}`));
-    const started = performance.now();
+    // How long it takes is the benchmark's to measure (npm run bench -- scale), not a test's.
     const runs = store.loadActiveRuns();
-    const tookMs = performance.now() - started;
     expect(runs).toHaveLength(10_000);
     expect(runs[9_999]).toEqual(progressing('run-9999'));
-    expect(tookMs).toBeLessThan(2_000); // about 100 ms on a laptop; generous for CI
   });
 });
 
@@ -358,7 +356,12 @@ describe('SqliteStore schema', () => {
       .prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'`)
       .all()
       .map((row) => row['name']);
-    expect(indexes.sort()).toEqual(['deliveries_by_run', 'deliveries_by_state', 'runs_active']);
+    expect(indexes.sort()).toEqual([
+      'deliveries_by_run',
+      'deliveries_by_state',
+      'runs_active',
+      'runs_newest',
+    ]);
     db.close();
   });
 
@@ -461,7 +464,7 @@ describe('SqliteStore lock', () => {
       const { SqliteStore } = await import(process.argv[1]);
       const store = SqliteStore.open(process.argv[2]);
       store.finishRun(
-        { runId: 'run-child', addedAt: 1, status: 'FAILED', snapshot: null, nextDueAt: 1,
+        { runId: 'run-child', source: 'env', addedAt: 1, status: 'FAILED', snapshot: null, nextDueAt: 1,
           lastPolledAt: null, unchangedPolls: 0, notFoundCount: 0, notFoundSince: null,
           progress: { start: null, last: null, change: null, batched: false },
           finishedAt: 2, outcome: 'run.failed' },

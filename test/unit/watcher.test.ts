@@ -12,6 +12,9 @@ import { useFakeClock } from '../helpers/fake-clock.js';
 const A = '11111111-1111-4111-8111-111111111111';
 const B = '22222222-2222-4222-8222-222222222222';
 
+/** Runs as WATCH_RUN_IDS lists them. */
+const envRuns = (ids: string[]) => new Map(ids.map((id) => [id, 'env' as const]));
+
 useFakeClock(1_000_000);
 
 /** A Watcher on a MemoryStore with a scripted fetcher; `status[id]` is what the API says now. */
@@ -54,7 +57,7 @@ function setup(store = new MemoryStore()) {
 describe('Watcher', () => {
   it('keeps polling within the max interval after the wall clock steps back an hour', async () => {
     const { watcher, calls } = setup();
-    watcher.start([A]);
+    watcher.start(envRuns([A]));
     await jest.advanceTimersByTimeAsync(10);
     expect(calls).toHaveLength(1);
     jest.setSystemTime(Date.now() - 3_600_000);
@@ -75,7 +78,7 @@ describe('Watcher', () => {
       }),
     );
     status[A] = 'SUCCEEDED';
-    watcher.start([A]);
+    watcher.start(envRuns([A]));
     await jest.advanceTimersByTimeAsync(10);
     expect(linesAtFinish).toEqual([0]);
     expect(sink.byEvent('run.finished')).toHaveLength(1);
@@ -89,11 +92,11 @@ describe('Watcher', () => {
   it('does not poll a run the store already knows as finished', async () => {
     const { watcher, store, status, calls } = setup();
     status[A] = 'FAILED';
-    watcher.start([A]);
+    watcher.start(envRuns([A]));
     await jest.advanceTimersByTimeAsync(10);
     await watcher.stop();
     const again = setup(store);
-    again.watcher.start([A]);
+    again.watcher.start(envRuns([A]));
     await jest.advanceTimersByTimeAsync(10_000);
     expect(calls).toEqual([A]);
     expect(again.calls).toEqual([]);
@@ -104,10 +107,10 @@ describe('Watcher', () => {
   it('reconciles the list: adds new runs, removes dropped ones, forgets their outcomes', async () => {
     const { watcher, status, sink } = setup();
     status[B] = 'CANCELED';
-    watcher.start([A, B]);
+    watcher.start(envRuns([A, B]));
     await jest.advanceTimersByTimeAsync(10);
     expect(watcher.outcomes.has(B)).toBe(true);
-    expect(watcher.reconcile([])).toEqual({ added: 0, removed: 1 });
+    expect(watcher.reconcile(envRuns([]))).toEqual({ added: 0, removed: 1 });
     expect(watcher.activeCount).toBe(0);
     expect(watcher.outcomes.size).toBe(0);
     expect(sink.byEvent('run.removed').map((l) => l.run_id)).toEqual([A]);
@@ -119,7 +122,7 @@ describe('Watcher', () => {
     let release: () => void = () => {};
     gates[A] = new Promise((resolve) => (release = resolve));
     status[A] = 'SUCCEEDED';
-    watcher.start([A]);
+    watcher.start(envRuns([A]));
     await jest.advanceTimersByTimeAsync(10);
     watcher.removeRun(A);
     release();
@@ -131,7 +134,7 @@ describe('Watcher', () => {
 
   it('ends a run watched for longer than maxWatchMs as run.watch_timeout', async () => {
     const { watcher, sink, enqueued } = setup();
-    watcher.start([A]);
+    watcher.start(envRuns([A]));
     await jest.advanceTimersByTimeAsync(61_000);
     expect(sink.byEvent('run.watch_timeout')).toHaveLength(1);
     expect(enqueued.map((d) => d.type)).toEqual(['run.watch_timeout']);
@@ -148,7 +151,7 @@ describe('Watcher and what a body may hold', () => {
     const { watcher, bodies, sink, enqueued } = setup();
     bodies[A] = runBody({ status: 'PROCESSING', total_cost: '0.5' });
     bodies[B] = runBody({ status: 'PROCESSING', total_cost: '0.5' });
-    watcher.start([A, B]);
+    watcher.start(envRuns([A, B]));
     await jest.advanceTimersByTimeAsync(20_000);
     bodies[A] = runBody({ status: 'SUCCEEDED', total_cost: '1.37', spec_version: null });
     await jest.advanceTimersByTimeAsync(20_000);
@@ -170,7 +173,7 @@ describe('Watcher and what a body may hold', () => {
     const { watcher, store, bodies, enqueued } = setup();
     bodies[A] = runBody({ status: 'PROCESSING', generated_files: manyFiles(200_000) });
     bodies[B] = runBody({ status: 'SUCCEEDED', generated_files: manyFiles(200_000) });
-    watcher.start([A, B]);
+    watcher.start(envRuns([A, B]));
     await jest.advanceTimersByTimeAsync(10);
     expect(store.getRun(A)?.snapshot?.generated_files).toHaveLength(1_000);
     expect(store.getRun(B)?.snapshot?.generated_files).toHaveLength(1_000);
