@@ -1,7 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from '@jest/globals';
-import { generateScenario } from '../../src/demo/scenario.js';
-import { API_KEY, SECRET, useWorld, watchEnv } from '../helpers/world.js';
+import { API_KEY, SECRET, useWorld } from '../helpers/world.js';
 
 const world = useWorld();
 
@@ -31,19 +30,11 @@ function promtoolCheck(text: string): string | null {
 
 describe('end to end: health, readiness and metrics', () => {
   it('answers probes, lints clean with promtool, and its metrics move as runs finish', async () => {
-    const scenario = generateScenario({
-      seed: 5,
-      count: 5,
-      startSpreadMs: 0,
-      minDurationMs: 1_000,
-      maxDurationMs: 2_500,
+    const { scenario, ids, watcher } = await world.scenario({
+      runs: { seed: 5, count: 5, minDurationMs: 1_000, maxDurationMs: 2_500 },
+      receivers: [{ query: 'token=abc' }],
+      env: { EXIT_WHEN_DONE: 'false' },
     });
-    const ids = scenario.runs.map((r) => r.runId);
-    const api = await world.api(scenario);
-    const { url } = await world.receiver();
-    const watcher = world.watcher(
-      watchEnv(api.url, ids, [`${url}?token=abc`], { EXIT_WHEN_DONE: 'false' }),
-    );
     const started = await watcher.waitFor((l) => l.event === 'watcher.started');
     const base = `http://127.0.0.1:${String(started['http_port'])}`;
 
