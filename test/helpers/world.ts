@@ -84,6 +84,8 @@ export interface ScenarioOptions<R extends readonly unknown[], W extends Watcher
   faults?: Faults;
   /** The key the simulated API accepts (the watcher always sends API_KEY). */
   apiKey?: string;
+  /** The simulated API's clock (Date.now unless given): the runs' timelines follow it. */
+  clock?: () => number;
   /** The receivers, in order: one plain receiver unless given; `[]` for none. */
   receivers?: { [K in keyof R]: ReceiverSpec };
   /** Env over the rest; it wins. */
@@ -121,8 +123,13 @@ export function useWorld() {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  async function api(scenario: Scenario, faults: Faults = {}, apiKey = API_KEY) {
-    const simulator = new Simulator({ scenario, apiKey, faults, seed: 7 });
+  async function api(
+    scenario: Scenario,
+    faults: Faults = {},
+    apiKey = API_KEY,
+    now: () => number = Date.now,
+  ) {
+    const simulator = new Simulator({ scenario, apiKey, faults, seed: 7, now });
     const url = await simulator.listen();
     cleanups.push(() => simulator.close());
     return { simulator, url };
@@ -158,7 +165,7 @@ export function useWorld() {
     const { runs } = options;
     const built = 'runs' in runs ? runs : generateScenario({ startSpreadMs: 0, ...runs });
     const ids = built.runs.map((run) => run.runId);
-    const served = await api(built, options.faults, options.apiKey);
+    const served = await api(built, options.faults, options.apiKey, options.clock);
     const receivers: { receiver: DemoReceiver; url: string }[] = [];
     const receiverUrls: string[] = [];
     const specs: readonly ReceiverSpec[] = options.receivers ?? [{}];
