@@ -26,95 +26,54 @@ writeFileSync(
   '{\n  "apiKey": "df_dup_SECRET_1",\n  "apiKey": "df_dup_SECRET_2"\n}\n',
 );
 
+/** A valid API key beside `env`: the one thing wrong is in `env`. */
+const keyed = (env: Record<string, string>) => ({ DATAFRAMER_API_KEY: KEY, ...env });
+
 const cases: [string, Record<string, string>, string][] = [
   ['missing API key', {}, 'DATAFRAMER_API_KEY'],
-  [
-    'bad run UUID',
-    { DATAFRAMER_API_KEY: KEY, WATCH_RUN_IDS: `${RUN},12345` },
-    'WATCH_RUN_IDS (item 2)',
-  ],
-  [
-    'bad base URL',
-    { DATAFRAMER_API_KEY: KEY, DATAFRAMER_BASE_URL: 'not a url' },
-    'DATAFRAMER_BASE_URL',
-  ],
+  ['bad run UUID', keyed({ WATCH_RUN_IDS: `${RUN},12345` }), 'WATCH_RUN_IDS (item 2)'],
+  ['bad base URL', keyed({ DATAFRAMER_BASE_URL: 'not a url' }), 'DATAFRAMER_BASE_URL'],
   [
     'bad webhook URL',
-    { DATAFRAMER_API_KEY: KEY, WEBHOOK_URLS: 'mailto:x@y', WEBHOOK_SECRET: SECRET },
+    keyed({ WEBHOOK_URLS: 'mailto:x@y', WEBHOOK_SECRET: SECRET }),
     'WEBHOOK_URLS (item 1)',
   ],
-  ['bad cron', { DATAFRAMER_API_KEY: KEY, POLL_CRON: '61 * * * * *' }, 'POLL_CRON'],
+  ['bad cron', keyed({ POLL_CRON: '61 * * * * *' }), 'POLL_CRON'],
   [
     'bad webhook secret',
-    {
-      DATAFRAMER_API_KEY: KEY,
-      WEBHOOK_URLS: 'http://127.0.0.1:9/h',
-      WEBHOOK_SECRET: 'plain-text-secret',
-    },
+    keyed({ WEBHOOK_URLS: 'http://127.0.0.1:9/h', WEBHOOK_SECRET: 'plain-text-secret' }),
     'WEBHOOK_SECRET',
   ],
-  [
-    'receiver without secret',
-    { DATAFRAMER_API_KEY: KEY, WEBHOOK_URLS: 'http://127.0.0.1:9/h' },
-    'WEBHOOK_SECRET',
-  ],
-  [
-    'min above max',
-    { DATAFRAMER_API_KEY: KEY, POLL_MIN_INTERVAL_MS: '70000' },
-    'POLL_MIN_INTERVAL_MS',
-  ],
-  [
-    'interval not a number',
-    { DATAFRAMER_API_KEY: KEY, POLL_MAX_INTERVAL_MS: '1m' },
-    'POLL_MAX_INTERVAL_MS',
-  ],
-  ['zero max watch', { DATAFRAMER_API_KEY: KEY, MAX_WATCH_MS: '0' }, 'MAX_WATCH_MS'],
-  ['bad port', { DATAFRAMER_API_KEY: KEY, HTTP_PORT: '99999' }, 'HTTP_PORT'],
-  ['bad log level', { DATAFRAMER_API_KEY: KEY, LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
-  ['bad exit flag', { DATAFRAMER_API_KEY: KEY, EXIT_WHEN_DONE: 'sometimes' }, 'EXIT_WHEN_DONE'],
-  ['missing config file', { DATAFRAMER_API_KEY: KEY, CONFIG_FILE: 'nope.json' }, 'CONFIG_FILE'],
-  [
-    'unparsable config file',
-    { DATAFRAMER_API_KEY: KEY, CONFIG_FILE: 'broken.yaml' },
-    'CONFIG_FILE',
-  ],
+  ['receiver without secret', keyed({ WEBHOOK_URLS: 'http://127.0.0.1:9/h' }), 'WEBHOOK_SECRET'],
+  ['min above max', keyed({ POLL_MIN_INTERVAL_MS: '70000' }), 'POLL_MIN_INTERVAL_MS'],
+  ['interval not a number', keyed({ POLL_MAX_INTERVAL_MS: '1m' }), 'POLL_MAX_INTERVAL_MS'],
+  ['zero max watch', keyed({ MAX_WATCH_MS: '0' }), 'MAX_WATCH_MS'],
+  ['bad port', keyed({ HTTP_PORT: '99999' }), 'HTTP_PORT'],
+  ['bad log level', keyed({ LOG_LEVEL: 'verbose' }), 'LOG_LEVEL'],
+  ['bad exit flag', keyed({ EXIT_WHEN_DONE: 'sometimes' }), 'EXIT_WHEN_DONE'],
+  ['missing config file', keyed({ CONFIG_FILE: 'nope.json' }), 'CONFIG_FILE'],
+  ['unparsable config file', keyed({ CONFIG_FILE: 'broken.yaml' }), 'CONFIG_FILE'],
   [
     'retry delay of 30 days',
-    { DATAFRAMER_API_KEY: KEY, WEBHOOK_RETRY_SCHEDULE_MS: '5000,2592000000' },
+    keyed({ WEBHOOK_RETRY_SCHEDULE_MS: '5000,2592000000' }),
     'WEBHOOK_RETRY_SCHEDULE_MS (item 2)',
   ],
-  [
-    'grace above 2^31 ms',
-    { DATAFRAMER_API_KEY: KEY, SHUTDOWN_GRACE_MS: '3000000000' },
-    'SHUTDOWN_GRACE_MS',
-  ],
+  ['grace above 2^31 ms', keyed({ SHUTDOWN_GRACE_MS: '3000000000' }), 'SHUTDOWN_GRACE_MS'],
   [
     'webhook timeout longer than the grace',
-    { DATAFRAMER_API_KEY: KEY, WEBHOOK_TIMEOUT_MS: '20000' },
+    keyed({ WEBHOOK_TIMEOUT_MS: '20000' }),
     'SHUTDOWN_GRACE_MS',
   ],
-  ['cron that never fires', { DATAFRAMER_API_KEY: KEY, POLL_CRON: '0 0 0 31 2 *' }, 'POLL_CRON'],
+  ['cron that never fires', keyed({ POLL_CRON: '0 0 0 31 2 *' }), 'POLL_CRON'],
   [
     'password in a webhook URL',
-    {
-      DATAFRAMER_API_KEY: KEY,
-      WEBHOOK_URLS: 'ftp://user:url-password-1@host.example/x',
-      WEBHOOK_SECRET: SECRET,
-    },
+    keyed({ WEBHOOK_URLS: 'ftp://user:url-password-1@host.example/x', WEBHOOK_SECRET: SECRET }),
     'WEBHOOK_URLS (item 1)',
   ],
   ['YAML custom tag', { ...LOCAL, CONFIG_FILE: 'tagged.yaml' }, 'CONFIG_FILE'],
   ['JSON duplicate key', { ...LOCAL, CONFIG_FILE: 'dup.json' }, 'CONFIG_FILE'],
-  [
-    'retention of 0 days',
-    { ...LOCAL, DATAFRAMER_API_KEY: KEY, RETENTION_DAYS: '0' },
-    'RETENTION_DAYS',
-  ],
-  [
-    'exit when done, no runs',
-    { DATAFRAMER_API_KEY: KEY, EXIT_WHEN_DONE: 'true' },
-    'EXIT_WHEN_DONE',
-  ],
+  ['retention of 0 days', keyed({ ...LOCAL, RETENTION_DAYS: '0' }), 'RETENTION_DAYS'],
+  ['exit when done, no runs', keyed({ EXIT_WHEN_DONE: 'true' }), 'EXIT_WHEN_DONE'],
 ];
 
 /**

@@ -1,11 +1,7 @@
-import { mkdtempSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { closeServer, listenOn } from '../../src/demo/http-server.js';
-import { generateScenario } from '../../src/demo/scenario.js';
-import { useWorld, watchEnv } from '../helpers/world.js';
+import { SECRET, tempDir, useWorld } from '../helpers/world.js';
 
 const world = useWorld();
 
@@ -19,29 +15,25 @@ afterEach(() => closeServer(receiver));
 
 describe('a deploy during a slow receiver', () => {
   it('counts the attempt a kill cut short, and the next start sends it again under the same webhook-id', async () => {
-    const scenario = generateScenario({
-      seed: 4,
-      count: 1,
-      startSpreadMs: 0,
-      minDurationMs: 100,
-      maxDurationMs: 100,
-      outcomes: { SUCCEEDED: 1 },
-    });
-    const runId = scenario.runs[0]!.runId;
-    const api = await world.api(scenario);
     const receiverUrl = await listenOn(receiver, 0, '127.0.0.1');
-    const stateDir = mkdtempSync(path.join(tmpdir(), 'watcher-deploy-'));
-    const env = watchEnv(api.url, [runId], [receiverUrl], { STATE_DIR: stateDir });
-
-    const first = world.watcher(env);
+    const stateDir = tempDir('watcher-deploy-');
+    // This test's own receiver, not a DemoReceiver of the world.
+    const { env, watcher: first } = await world.scenario({
+      runs: {
+        seed: 4,
+        count: 1,
+        minDurationMs: 100,
+        maxDurationMs: 100,
+        outcomes: { SUCCEEDED: 1 },
+      },
+      receivers: [],
+      env: { WEBHOOK_URLS: receiverUrl, WEBHOOK_SECRET: SECRET, STATE_DIR: stateDir },
+    });
     await first.waitFor(() => requests.length === 1);
     first.kill('SIGKILL');
     await first.exited;
 
-    const list = world.watcher(
-      { STATE_DIR: stateDir },
-      { args: ['deliveries', 'list', '--state', 'all'] },
-    );
+    const list = world.deliveries(stateDir, 'list', '--state', 'all');
     expect(await list.exited).toBe(0);
     const [owed] = list.lines();
     expect(owed).toMatchObject({ state: 'pending', attempts: 1 });

@@ -1,17 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { intBetween, mulberry32 } from '../../src/demo/random.js';
-import { generateScenario } from '../../src/demo/scenario.js';
 import type { LogLine } from '../helpers/log-sink.js';
-import { API_KEY, FAST_ENV, deliveredRunIds, useWorld, watchEnv } from '../helpers/world.js';
+import { API_KEY, deliveredRunIds, tempDir, useWorld } from '../helpers/world.js';
 
 const world = useWorld();
-
-function tempDir(prefix: string): string {
-  return mkdtempSync(path.join(tmpdir(), prefix));
-}
 
 function expectedWebhookId(runId: string, outcome: string): string {
   return `msg_${runId.replaceAll('-', '')}_${outcome.toLowerCase()}`;
@@ -19,21 +13,20 @@ function expectedWebhookId(runId: string, outcome: string): string {
 
 describe('durability: restarts, crashes and the live run list', () => {
   it('SIGKILL at random moments loses nothing: 300 runs, every finish delivered, no poll after a recorded finish', async () => {
-    const scenario = generateScenario({
-      seed: 300,
-      count: 300,
-      startSpreadMs: 0,
-      minDurationMs: 2_000,
-      // Longer than five starts and kills can take, so no start finds every run ended.
-      maxDurationMs: 15_000,
-    });
-    const ids = scenario.runs.map((r) => r.runId);
-    const api = await world.api(scenario);
-    const { receiver, url } = await world.receiver();
-    const env = watchEnv(api.url, ids, [url], {
-      POLL_RATE_PER_SECOND: '500',
-      POLL_CONCURRENCY: '32',
-      STATE_DIR: tempDir('watcher-crash-'),
+    const { scenario, ids, api, receiver, env } = await world.scenario({
+      runs: {
+        seed: 300,
+        count: 300,
+        minDurationMs: 2_000,
+        // Longer than five starts and kills can take, so no start finds every run ended.
+        maxDurationMs: 15_000,
+      },
+      env: {
+        POLL_RATE_PER_SECOND: '500',
+        POLL_CONCURRENCY: '32',
+        STATE_DIR: tempDir('watcher-crash-'),
+      },
+      watcher: false,
     });
     const random = mulberry32(42);
     const logs: LogLine[] = [];
@@ -75,17 +68,12 @@ describe('durability: restarts, crashes and the live run list', () => {
   }, 120_000);
 
   it('SIGTERM during deliveries: in-flight ones finish, the rest are sent after restart, none twice', async () => {
-    const scenario = generateScenario({
-      seed: 21,
-      count: 20,
-      startSpreadMs: 0,
-      minDurationMs: 1_000,
-      maxDurationMs: 6_000,
+    const { ids, receiver, env } = await world.scenario({
+      runs: { seed: 21, count: 20, minDurationMs: 1_000, maxDurationMs: 6_000 },
+      receivers: [{ delayMs: 400 }],
+      env: { STATE_DIR: tempDir('watcher-term-') },
+      watcher: false,
     });
-    const ids = scenario.runs.map((r) => r.runId);
-    const api = await world.api(scenario);
-    const { receiver, url } = await world.receiver({ delayMs: 400 });
-    const env = watchEnv(api.url, ids, [url], { STATE_DIR: tempDir('watcher-term-') });
 
     const first = world.watcher({ ...env, EXIT_WHEN_DONE: 'false' });
     await first.waitFor((l) => l.event === 'webhook.delivered');
@@ -106,28 +94,23 @@ describe('durability: restarts, crashes and the live run list', () => {
   });
 
   it('lists and replays dead-lettered deliveries from the command line, with the same webhook-id', async () => {
-    const scenario = generateScenario({
-      seed: 8,
-      count: 2,
-      startSpreadMs: 0,
-      minDurationMs: 300,
-      maxDurationMs: 600,
-      outcomes: { SUCCEEDED: 1 },
-    });
-    const ids = scenario.runs.map((r) => r.runId);
-    const api = await world.api(scenario);
     let accepting = false;
-    const { receiver, url } = await world.receiver({
-      respond: () => (accepting ? undefined : 400),
-    });
     const stateDir = tempDir('watcher-replay-');
-    const env = watchEnv(api.url, ids, [url], { STATE_DIR: stateDir });
-
-    const watcher = world.watcher(env);
+    const { ids, receiver, env, watcher } = await world.scenario({
+      runs: {
+        seed: 8,
+        count: 2,
+        minDurationMs: 300,
+        maxDurationMs: 600,
+        outcomes: { SUCCEEDED: 1 },
+      },
+      receivers: [{ respond: () => (accepting ? undefined : 400) }],
+      env: { STATE_DIR: stateDir },
+    });
     expect(await watcher.exited).toBe(0);
     expect(watcher.byEvent('webhook.dead_lettered')).toHaveLength(2);
 
-    const list = world.watcher({ STATE_DIR: stateDir }, { args: ['deliveries', 'list'] });
+    const list = world.deliveries(stateDir, 'list');
     expect(await list.exited).toBe(0);
     const listed = list.lines();
     expect(listed.map((l) => l['run_id']).sort()).toEqual([...ids].sort());
@@ -138,10 +121,7 @@ describe('durability: restarts, crashes and the live run list', () => {
     });
     expect(list.stdout()).not.toContain(API_KEY);
 
-    const replay = world.watcher(
-      { STATE_DIR: stateDir },
-      { args: ['deliveries', 'replay', '--all-dead'] },
-    );
+    const replay = world.deliveries(stateDir, 'replay', '--all-dead');
     expect(await replay.exited).toBe(0);
     expect(replay.lines()).toHaveLength(2);
 
@@ -154,37 +134,24 @@ describe('durability: restarts, crashes and the live run list', () => {
     // Nothing was polled again: the runs were already finished in the store.
     expect(again.byEvent('run.added')).toHaveLength(0);
 
-    const bad = world.watcher(
-      { STATE_DIR: stateDir },
-      { args: ['deliveries', 'replay', 'dlv_nope'] },
-    );
+    const bad = world.deliveries(stateDir, 'replay', 'dlv_nope');
     expect(await bad.exited).toBe(64);
     expect(bad.stderr()).toContain('no delivery with id dlv_nope');
   });
 
   it('reloads the run list from the file and on SIGHUP; a bad file is rejected and the watcher goes on', async () => {
-    const scenario = generateScenario({
-      seed: 33,
-      count: 3,
-      startSpreadMs: 0,
-      minDurationMs: 120_000,
-      maxDurationMs: 120_000,
-    });
-    const [a, b, c] = scenario.runs.map((r) => r.runId) as [string, string, string];
-    const api = await world.api(scenario);
     const dir = tempDir('watcher-reload-');
     const file = path.join(dir, 'watcher.json');
+    const { ids, api, env } = await world.scenario({
+      runs: { seed: 33, count: 3, minDurationMs: 120_000, maxDurationMs: 120_000 },
+      receivers: [],
+      watchRunIds: false,
+      env: { EXIT_WHEN_DONE: 'false', CONFIG_FILE: file },
+      watcher: false,
+    });
+    const [a, b, c] = ids as [string, string, string];
     writeFileSync(file, JSON.stringify({ watchRunIds: [a] }));
-    const watcher = world.watcher(
-      {
-        ...FAST_ENV,
-        EXIT_WHEN_DONE: 'false',
-        DATAFRAMER_API_KEY: API_KEY,
-        DATAFRAMER_BASE_URL: api.url,
-        CONFIG_FILE: file,
-      },
-      { cwd: dir },
-    );
+    const watcher = world.watcher(env, { cwd: dir });
     await watcher.waitFor((l) => l.event === 'run.added' && l.run_id === a);
 
     writeFileSync(file, JSON.stringify({ watchRunIds: [a, b] }));

@@ -1,7 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from '@jest/globals';
-import { generateScenario } from '../../src/demo/scenario.js';
-import { API_KEY, SECRET, useWorld, watchEnv } from '../helpers/world.js';
+import { API_KEY, SECRET, useWorld } from '../helpers/world.js';
 
 const world = useWorld();
 
@@ -29,21 +28,29 @@ function promtoolCheck(text: string): string | null {
   return `${result.status} ${result.stdout}${result.stderr}`.trim();
 }
 
+/** A clock that stands still until `release()`, then runs on from where it stood. */
+function heldClock() {
+  const heldAt = Date.now();
+  let offset: number | null = null;
+  return {
+    now: () => (offset === null ? heldAt : Date.now() - offset),
+    release: () => {
+      offset = Date.now() - heldAt;
+    },
+  };
+}
+
 describe('end to end: health, readiness and metrics', () => {
   it('answers probes, lints clean with promtool, and its metrics move as runs finish', async () => {
-    const scenario = generateScenario({
-      seed: 5,
-      count: 5,
-      startSpreadMs: 0,
-      minDurationMs: 1_000,
-      maxDurationMs: 2_500,
+    // The API's clock is held until the first metrics are read: no run can have finished then,
+    // however slowly the watcher started.
+    const clock = heldClock();
+    const { scenario, ids, watcher } = await world.scenario({
+      runs: { seed: 5, count: 5, minDurationMs: 1_000, maxDurationMs: 2_500 },
+      clock: clock.now,
+      receivers: [{ query: 'token=abc' }],
+      env: { EXIT_WHEN_DONE: 'false' },
     });
-    const ids = scenario.runs.map((r) => r.runId);
-    const api = await world.api(scenario);
-    const { url } = await world.receiver();
-    const watcher = world.watcher(
-      watchEnv(api.url, ids, [`${url}?token=abc`], { EXIT_WHEN_DONE: 'false' }),
-    );
     const started = await watcher.waitFor((l) => l.event === 'watcher.started');
     const base = `http://127.0.0.1:${String(started['http_port'])}`;
 
@@ -51,6 +58,7 @@ describe('end to end: health, readiness and metrics', () => {
     expect((await fetch(`${base}/nope`)).status).toBe(404);
     const before = await (await fetch(`${base}/metrics`)).text();
     expect(metricValue(before, 'dataframer_watcher_runs_finished_total')).toBe(0);
+    clock.release();
 
     await watcher.waitFor(() => watcher.byEvent('webhook.delivered').length === ids.length, 30_000);
     const ready = await fetch(`${base}/readyz`);

@@ -1,11 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { generateScenario } from '../../src/demo/scenario.js';
-import { API_KEY, SECRET, deliveredRunIds, useWorld } from '../helpers/world.js';
+import { deliveredRunIds, useWorld } from '../helpers/world.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const work = mkdtempSync(path.join(tmpdir(), 'watcher-prod-'));
@@ -30,7 +29,14 @@ function buildLikeTheImage(): string {
     { cwd: REPO, encoding: 'utf8' },
   )
     .split('\0')
-    .filter((file) => file !== '' && existsSync(path.join(REPO, file)));
+    // No symlink: a work tree's node_modules linked to another checkout would be copied as a
+    // link, and `npm ci` in the copy would empty that other checkout's node_modules.
+    .filter(
+      (file) =>
+        file !== '' &&
+        existsSync(path.join(REPO, file)) &&
+        !lstatSync(path.join(REPO, file)).isSymbolicLink(),
+    );
   for (const file of files)
     cpSync(path.join(REPO, file), path.join(source, file), { recursive: true });
   npm(['ci', '--ignore-scripts'], source);
@@ -55,24 +61,12 @@ describe('production install, as in the Docker image', () => {
       execFileSync(process.execPath, ['-e', "import('typescript')"], { cwd: app, stdio: 'pipe' }),
     ).toThrow();
 
-    const scenario = generateScenario({
-      seed: 77,
-      count: 3,
-      startSpreadMs: 0,
-      minDurationMs: 1_000,
-      maxDurationMs: 3_000,
-    });
-    const ids = scenario.runs.map((r) => r.runId);
-    const api = await world.api(scenario);
-    const { receiver, url } = await world.receiver();
-    const watcher = world.watcher(
-      {
+    // The env an operator would write: the program's defaults but for these, no test settings.
+    const { ids, receiver, watcher } = await world.scenario({
+      runs: { seed: 77, count: 3, minDurationMs: 1_000, maxDurationMs: 3_000 },
+      fast: false,
+      env: {
         NODE_ENV: 'production',
-        DATAFRAMER_API_KEY: API_KEY,
-        DATAFRAMER_BASE_URL: api.url,
-        WATCH_RUN_IDS: ids.join(','),
-        WEBHOOK_URLS: url,
-        WEBHOOK_SECRET: SECRET,
         POLL_CRON: '* * * * * *',
         POLL_MIN_INTERVAL_MS: '500',
         POLL_MAX_INTERVAL_MS: '2000',
@@ -80,8 +74,8 @@ describe('production install, as in the Docker image', () => {
         SHUTDOWN_GRACE_MS: '5000',
         WEBHOOK_TIMEOUT_MS: '2000',
       },
-      { cwd: app, main: path.join(app, 'dist', 'main.js') },
-    );
+      watcher: { cwd: app, main: path.join(app, 'dist', 'main.js') },
+    });
     const started = await watcher.waitFor((l) => l.event === 'watcher.started');
     const readyz = `http://127.0.0.1:${String(started['http_port'])}/readyz`;
     expect((await fetch(readyz)).status).toBe(200);

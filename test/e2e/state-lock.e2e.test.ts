@@ -1,10 +1,7 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
-import { generateScenario } from '../../src/demo/scenario.js';
 import type { WatcherProcess } from '../helpers/watcher-process.js';
-import { useWorld, watchEnv } from '../helpers/world.js';
+import { tempDir, useWorld } from '../helpers/world.js';
 
 /**
  * One watcher per state directory, held by the kernel: across pid namespaces (two containers on
@@ -32,19 +29,15 @@ function processState(pid: number): string | null {
   }
 }
 
+/** The env of a watcher that keeps running: one run of ten minutes, no exit when done. */
 async function longRunEnv() {
-  const scenario = generateScenario({
-    seed: 1,
-    count: 1,
-    startSpreadMs: 0,
-    minDurationMs: 600_000,
-    maxDurationMs: 600_000,
+  const { env } = await world.scenario({
+    runs: { seed: 1, count: 1, minDurationMs: 600_000, maxDurationMs: 600_000 },
+    receivers: [],
+    env: { EXIT_WHEN_DONE: 'false', STATE_DIR: tempDir('watcher-lock-') },
+    watcher: false,
   });
-  const api = await world.api(scenario);
-  return watchEnv(api.url, [scenario.runs[0]!.runId], [], {
-    EXIT_WHEN_DONE: 'false',
-    STATE_DIR: mkdtempSync(path.join(tmpdir(), 'watcher-lock-')),
-  });
+  return env;
 }
 
 const started = (watcher: WatcherProcess) =>
@@ -86,13 +79,13 @@ describe('the state directory lock', () => {
     const watcher = world.watcher(env);
     await started(watcher);
 
-    const list = world.watcher({ STATE_DIR: env['STATE_DIR']! }, { args: ['deliveries', 'list'] });
+    const list = world.deliveries(env['STATE_DIR']!, 'list');
     expect(await list.exited).toBe(75);
     expectRefused(list);
 
     watcher.kill('SIGTERM');
     expect(await watcher.exited).toBe(0);
-    const after = world.watcher({ STATE_DIR: env['STATE_DIR']! }, { args: ['deliveries', 'list'] });
+    const after = world.deliveries(env['STATE_DIR']!, 'list');
     expect(await after.exited).toBe(0);
   });
 

@@ -1,7 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { generateScenario } from '../../src/demo/scenario.js';
 import type { WatcherProcess } from '../helpers/watcher-process.js';
-import { API_KEY, SECRET, deliveredRunIds, useWorld, watchEnv } from '../helpers/world.js';
+import { API_KEY, SECRET, deliveredRunIds, useWorld } from '../helpers/world.js';
 
 const world = useWorld();
 
@@ -18,17 +17,9 @@ function sorted(ids: string[]): string[] {
 
 describe('end to end: the built program', () => {
   it('happy path: 50 runs, one run.finished line and one verified webhook each, exit code 1 for mixed outcomes', async () => {
-    const scenario = generateScenario({
-      seed: 50,
-      count: 50,
-      startSpreadMs: 0,
-      minDurationMs: 1_000,
-      maxDurationMs: 5_000,
+    const { scenario, ids, receiver, watcher } = await world.scenario({
+      runs: { seed: 50, count: 50, minDurationMs: 1_000, maxDurationMs: 5_000 },
     });
-    const ids = scenario.runs.map((r) => r.runId);
-    const api = await world.api(scenario);
-    const { receiver, url } = await world.receiver();
-    const watcher = world.watcher(watchEnv(api.url, ids, [url]));
 
     expect(await watcher.exited).toBe(1);
     expect(sorted(watcher.byEvent('run.finished').map((l) => l.run_id!))).toEqual(sorted(ids));
@@ -40,24 +31,22 @@ describe('end to end: the built program', () => {
   });
 
   it('faults: 20% 5xx, 5% 429, 2% resets, 2% malformed bodies; every run still finishes and is delivered once per receiver', async () => {
-    const scenario = generateScenario({
-      seed: 9,
-      count: 30,
-      startSpreadMs: 0,
-      minDurationMs: 1_000,
-      maxDurationMs: 3_000,
+    const {
+      ids,
+      api,
+      receivers: [a, b],
+      watcher,
+    } = await world.scenario({
+      runs: { seed: 9, count: 30, minDurationMs: 1_000, maxDurationMs: 3_000 },
+      faults: {
+        serverErrorRate: 0.2,
+        rateLimitRate: 0.05,
+        retryAfterSeconds: 1,
+        resetRate: 0.02,
+        malformedRate: 0.02,
+      },
+      receivers: [{}, {}],
     });
-    const ids = scenario.runs.map((r) => r.runId);
-    const api = await world.api(scenario, {
-      serverErrorRate: 0.2,
-      rateLimitRate: 0.05,
-      retryAfterSeconds: 1,
-      resetRate: 0.02,
-      malformedRate: 0.02,
-    });
-    const a = await world.receiver();
-    const b = await world.receiver();
-    const watcher = world.watcher(watchEnv(api.url, ids, [a.url, b.url]));
 
     const code = await watcher.exited;
     expect([0, 1]).toContain(code);
@@ -86,20 +75,17 @@ describe('end to end: the built program', () => {
   });
 
   it('receivers: one answers 500 at first and gets everything after retries, one answers 410 and is disabled', async () => {
-    const scenario = generateScenario({
-      seed: 11,
-      count: 10,
-      startSpreadMs: 0,
-      minDurationMs: 500,
-      maxDurationMs: 6_000,
+    const {
+      ids,
+      receivers: [flaky, gone],
+      watcher,
+    } = await world.scenario({
+      runs: { seed: 11, count: 10, minDurationMs: 500, maxDurationMs: 6_000 },
+      receivers: [
+        { respond: ({ attempt }) => (attempt <= 2 ? 500 : undefined) },
+        { respond: () => 410 },
+      ],
     });
-    const ids = scenario.runs.map((r) => r.runId);
-    const api = await world.api(scenario);
-    const flaky = await world.receiver({
-      respond: ({ attempt }) => (attempt <= 2 ? 500 : undefined),
-    });
-    const gone = await world.receiver({ respond: () => 410 });
-    const watcher = world.watcher(watchEnv(api.url, ids, [flaky.url, gone.url]));
 
     expect([0, 1]).toContain(await watcher.exited);
     expect(sorted(deliveredRunIds(flaky.receiver))).toEqual(sorted(ids));
@@ -114,16 +100,12 @@ describe('end to end: the built program', () => {
   });
 
   it('wrong API key: not ready, one clear log line, no run lost', async () => {
-    const scenario = generateScenario({
-      seed: 12,
-      count: 4,
-      startSpreadMs: 0,
-      minDurationMs: 500,
-      maxDurationMs: 1_000,
+    const { ids, api, watcher } = await world.scenario({
+      runs: { seed: 12, count: 4, minDurationMs: 500, maxDurationMs: 1_000 },
+      apiKey: 'the-right-key-is-another',
+      receivers: [],
+      env: { EXIT_WHEN_DONE: 'false' },
     });
-    const ids = scenario.runs.map((r) => r.runId);
-    const api = await world.api(scenario, {}, 'the-right-key-is-another');
-    const watcher = world.watcher(watchEnv(api.url, ids, [], { EXIT_WHEN_DONE: 'false' }));
 
     const started = await watcher.waitFor((l) => l.event === 'watcher.started');
     const refused = await watcher.waitFor((l) => l.event === 'watcher.api_key_refused');

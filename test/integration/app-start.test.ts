@@ -1,21 +1,16 @@
-import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { startApp } from '../../src/app.js';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
-import { closeServer, listenOn } from '../../src/demo/http-server.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { createLogSink } from '../helpers/log-sink.js';
+import { tempDir, useWorld } from '../helpers/world.js';
 
-const taken = createServer();
-afterEach(() => closeServer(taken));
+const world = useWorld();
 
 describe('startApp', () => {
   it('with its HTTP port taken: a ConfigError naming HTTP_PORT, and the store closed again', async () => {
-    const port = new URL(await listenOn(taken, 0, '127.0.0.1')).port;
-    const stateDir = mkdtempSync(path.join(tmpdir(), 'app-start-'));
+    const port = await world.portInUse();
+    const stateDir = tempDir('app-start-');
     const config = loadConfig(
       {
         DATAFRAMER_API_KEY: 'df_test_key',

@@ -1,27 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
-import { generateScenario } from '../../src/demo/scenario.js';
-import { deliveredRunIds, useWorld, watchEnv } from '../helpers/world.js';
+import { deliveredRunIds, useWorld } from '../helpers/world.js';
 
 const world = useWorld();
 
 describe('the watcher process against a local API and receiver', () => {
   it('reports each of 20 runs once, delivers one verified webhook each, and exits 1 when some failed', async () => {
-    const scenario = generateScenario({
-      seed: 20,
-      count: 20,
-      startSpreadMs: 0,
-      minDurationMs: 1_000,
-      maxDurationMs: 4_000,
+    const { scenario, api, receiver, watcher } = await world.scenario({
+      runs: { seed: 20, count: 20, minDurationMs: 1_000, maxDurationMs: 4_000 },
+      faults: { serverErrorRate: 0.1, resetRate: 0.05 },
     });
-    const api = await world.api(scenario, { serverErrorRate: 0.1, resetRate: 0.05 });
-    const { receiver, url } = await world.receiver();
-    const watcher = world.watcher(
-      watchEnv(
-        api.url,
-        scenario.runs.map((r) => r.runId),
-        [url],
-      ),
-    );
 
     expect(await watcher.exited).toBe(1);
     const finished = watcher.byEvent('run.finished');
@@ -56,45 +43,26 @@ describe('the watcher process against a local API and receiver', () => {
   });
 
   it('exits 0 when every run succeeded', async () => {
-    const scenario = generateScenario({
-      seed: 3,
-      count: 5,
-      startSpreadMs: 0,
-      minDurationMs: 500,
-      maxDurationMs: 1_500,
-      outcomes: { SUCCEEDED: 1 },
+    const { receiver, watcher } = await world.scenario({
+      runs: {
+        seed: 3,
+        count: 5,
+        minDurationMs: 500,
+        maxDurationMs: 1_500,
+        outcomes: { SUCCEEDED: 1 },
+      },
     });
-    const api = await world.api(scenario);
-    const { receiver, url } = await world.receiver();
-    const watcher = world.watcher(
-      watchEnv(
-        api.url,
-        scenario.runs.map((r) => r.runId),
-        [url],
-      ),
-    );
     expect(await watcher.exited).toBe(0);
     expect(receiver.deliveries).toHaveLength(5);
     expect(watcher.byEvent('watcher.stopped')).toHaveLength(1);
   });
 
   it('stops gracefully on SIGTERM with exit code 0', async () => {
-    const scenario = generateScenario({
-      seed: 4,
-      count: 3,
-      startSpreadMs: 0,
-      minDurationMs: 60_000,
-      maxDurationMs: 90_000,
+    const { watcher } = await world.scenario({
+      runs: { seed: 4, count: 3, minDurationMs: 60_000, maxDurationMs: 90_000 },
+      receivers: [],
+      env: { EXIT_WHEN_DONE: 'false' },
     });
-    const api = await world.api(scenario);
-    const watcher = world.watcher(
-      watchEnv(
-        api.url,
-        scenario.runs.map((r) => r.runId),
-        [],
-        { EXIT_WHEN_DONE: 'false' },
-      ),
-    );
     await watcher.waitFor((l) => l.event === 'run.status_changed');
     watcher.kill('SIGTERM');
     expect(await watcher.exited).toBe(0);
