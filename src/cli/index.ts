@@ -1,6 +1,16 @@
-/** The command line: `serve` (no arguments) or `deliveries list|replay`; started by main.ts. */
+/**
+ * The command line: `serve` (no arguments), `deliveries list|replay` or `runs add|remove|list|show`;
+ * started by main.ts.
+ */
 import { startApp, type App } from '../app.js';
 import { UsageError, runDeliveriesCommand } from './deliveries.js';
+import {
+  MIN_TOKEN_CHARS,
+  NoPermissionError,
+  WatcherAnswerError,
+  WatcherUnreachableError,
+  runRunsCommand,
+} from './runs.js';
 import { ConfigError, loadConfig, resolveStateDir } from '../config/load.js';
 import { StoreSchemaError } from '../store/migrations.js';
 import { SqliteStore, StoreLockedError } from '../store/sqlite-store.js';
@@ -8,14 +18,17 @@ import type { SignalInbox } from './signals.js';
 
 /**
  * Exit codes (sysexits): 0 done or stopped, 1 some run did not succeed, 64 bad command line,
- * 70 internal error, 75 state directory held by another watcher, 78 bad configuration.
+ * 69 the watcher is not reachable (`runs`), 70 internal error, 75 state directory held by another
+ * watcher, 77 ADMIN_TOKEN missing or refused (`runs`), 78 bad configuration.
  */
 export const EXIT = {
   ok: 0,
   runsFailed: 1,
   usage: 64,
+  unavailable: 69,
   internal: 70,
   locked: 75,
+  noPermission: 77,
   config: 78,
 } as const;
 
@@ -46,6 +59,30 @@ function deliveriesCommand(args: string[]): void {
     throw error;
   } finally {
     store.close();
+  }
+}
+
+async function runsCommand(args: string[], signals: SignalInbox): Promise<void> {
+  // Signals are held for the watcher (main.ts): here a stop signal must end the command at once,
+  // not wait for the request to time out. 128 + the signal's number, as a shell reports it.
+  signals.onStop((signal) => process.exit(signal === 'SIGINT' ? 130 : 143));
+  // Belt and braces: no message of this command holds the token, and none ever may. A shorter
+  // token is refused before any request, and scrubbing it would garble words that contain it.
+  const token = process.env['ADMIN_TOKEN'] ?? '';
+  const safe = (text: string) =>
+    token.length >= MIN_TOKEN_CHARS ? text.split(token).join('***') : text;
+  try {
+    await runRunsCommand(args, (line) => process.stdout.write(`${line}\n`), process.env);
+  } catch (error) {
+    const message = safe(error instanceof Error ? error.message : String(error));
+    if (error instanceof UsageError) die(EXIT.usage, message);
+    if (error instanceof WatcherUnreachableError) die(EXIT.unavailable, message);
+    if (error instanceof NoPermissionError) die(EXIT.noPermission, message);
+    if (error instanceof WatcherAnswerError) die(EXIT.internal, message);
+    die(
+      EXIT.internal,
+      `failed: ${safe(error instanceof Error ? (error.stack ?? message) : message)}`,
+    );
   }
 }
 
@@ -89,11 +126,12 @@ export async function runCli(argv: readonly string[], signals: SignalInbox): Pro
   const [command, ...args] = argv;
   try {
     if (command === 'deliveries') deliveriesCommand(args);
+    else if (command === 'runs') await runsCommand(args, signals);
     else if (command === undefined) await serve(signals);
     else
       die(
         EXIT.usage,
-        `unknown command "${command}"; run without arguments to watch, or "deliveries list|replay"`,
+        `unknown command "${command}"; run without arguments to watch, "deliveries list|replay" or "runs add|remove|list|show"`,
       );
   } catch (error) {
     die(
