@@ -12,15 +12,16 @@ import {
   type RunSource,
 } from '../domain/run.js';
 
-/** The config's sources of runs; the others are added at run time. */
-export type ConfigSource = Extract<RunSource, 'env' | 'file'>;
-export type AddResult = 'added' | 'already_watched' | 'already_finished';
 import type { DeliveryWorker } from '../notify/delivery-worker.js';
 import { owedDeliveries } from '../notify/webhook-body.js';
 import type { Store } from '../store/store.js';
 import type { PollTiming } from './poll-policy.js';
 import { applyPoll, expireRun, type PollOutcome, type Transition } from './run-state.js';
 import { Scheduler } from './scheduler.js';
+
+/** The config's sources of runs; the others are added at run time. */
+export type ConfigSource = Extract<RunSource, 'env' | 'file'>;
+export type AddResult = 'added' | 'already_watched' | 'already_finished';
 
 export interface WatcherOptions {
   store: Store;
@@ -100,7 +101,7 @@ export class Watcher {
   }
 
   /**
-   * Resumes the store's unfinished runs, makes the watched list match `runIds`, and starts
+   * Resumes the store's unfinished runs, makes the configured runs match `configured`, and starts
    * ticking. A run the store knows as finished is not polled again.
    */
   start(configured: ReadonlyMap<string, ConfigSource>): void {
