@@ -12,6 +12,8 @@ export interface Faults {
   resetRate?: number;
   malformedRate?: number;
   schemaBreakRate?: number;
+  /** The list endpoint answers 503 to every request while this is true (its outage). */
+  listUnavailable?: boolean;
 }
 
 // exactOptional: the key may be absent but never `undefined`, matching exactOptionalPropertyTypes.
@@ -27,6 +29,7 @@ export const Faults = z.strictObject({
   resetRate: Rate,
   malformedRate: Rate,
   schemaBreakRate: Rate,
+  listUnavailable: z.boolean().exactOptional(),
 }) satisfies z.ZodType<Faults>;
 
 export type FaultKind = 'reset' | 'server_error' | 'rate_limit' | 'malformed' | 'schema_break';
@@ -41,7 +44,10 @@ export interface FaultDraw {
   detail: number;
 }
 
-const FAULT_ORDER: readonly (readonly [FaultKind, keyof Faults])[] = [
+type RateKey =
+  'resetRate' | 'serverErrorRate' | 'rateLimitRate' | 'malformedRate' | 'schemaBreakRate';
+
+const FAULT_ORDER: readonly (readonly [FaultKind, RateKey])[] = [
   ['reset', 'resetRate'],
   ['server_error', 'serverErrorRate'],
   ['rate_limit', 'rateLimitRate'],

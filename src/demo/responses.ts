@@ -34,7 +34,7 @@ export function jsonReply(
 
 /** The answer for a run body once the fault draw is known; pure, so each fault is easy to test. */
 export function answerFor(
-  body: Record<string, unknown>,
+  body: Record<string, unknown> | Record<string, unknown>[],
   draw: FaultDraw,
   retryAfterSeconds: number,
 ): Answer {
@@ -81,8 +81,13 @@ export function answerFor(
         servesRun: true,
       };
     }
-    case 'schema_break':
-      return jsonReply(200, breakSchema(body, draw.detail), {}, true);
+    case 'schema_break': {
+      if (!Array.isArray(body)) return jsonReply(200, breakSchema(body, draw.detail), {}, true);
+      // In a list, one item breaks: the client must skip it, not the whole list.
+      const broken = Math.floor(draw.detail * body.length);
+      const items = body.map((item, i) => (i === broken ? breakSchema(item, draw.detail) : item));
+      return jsonReply(200, items, {}, true);
+    }
     case null:
       return jsonReply(200, body, {}, true);
   }

@@ -12,13 +12,15 @@ export interface SimulatorCliOptions {
   faults: Faults;
   /** Seeds the generated scenario (with --count) and the fault draws. */
   seed: number;
+  /** Finished runs the account made before the start (the list endpoint shows them). */
+  history: number;
   requestLog: string | null;
 }
 
 export const SIMULATOR_USAGE =
   'usage: simulator-cli [--port 0] [--host 127.0.0.1] [--api-key K] ' +
   '(--scenario file.json | --seed N --count N [--min-ms N --max-ms N --spread-ms N]) ' +
-  `[--faults '{"serverErrorRate":0.2}'] [--request-log FILE]`;
+  `[--history N] [--faults '{"serverErrorRate":0.2}'] [--request-log FILE]`;
 
 /** Throws UsageError naming the bad option. The key falls back to DATAFRAMER_API_KEY, then `demo-key`. */
 export function parseSimulatorArgs(
@@ -38,6 +40,7 @@ export function parseSimulatorArgs(
       'max-ms',
       'spread-ms',
       'faults',
+      'history',
       'request-log',
     ],
     SIMULATOR_USAGE,
@@ -85,6 +88,7 @@ export function parseSimulatorArgs(
     scenario,
     faults: faults.data,
     seed,
+    history: parseInteger('history', values.history, 0, 0, 1_000_000),
     requestLog: values['request-log'] ?? null,
   };
 }
@@ -106,6 +110,7 @@ export async function startSimulator(
     apiKey: options.apiKey,
     faults: options.faults,
     seed: options.seed,
+    history: options.history,
   });
   const url = await simulator.listen(options.port, options.host);
   const runs = options.scenario.runs.map((run) => run.runId);

@@ -5,7 +5,7 @@ import { closeServer, listenOn } from './http-server.js';
 import { mulberry32, type Random } from './random.js';
 import { answerFor, jsonReply, writeReply, type Answer } from './responses.js';
 import { runAt } from './run-view.js';
-import { finishOffsetMs, RunTimeline, Scenario } from './scenario.js';
+import { finishOffsetMs, generateScenario, RunTimeline, Scenario } from './scenario.js';
 
 export type { Faults } from './faults.js';
 
@@ -28,10 +28,20 @@ export interface SimulatorOptions {
   /** Seeds the fault draws, so a faulty session replays request by request. */
   seed?: number;
   now?: () => number;
+  /**
+   * Runs the account made before the simulator started, all finished: they make the list long
+   * (as a real account's list is) and answer on both endpoints.
+   */
+  history?: number;
 }
 
-// The one route of the vendor spec; Django answers other paths with 404.
+// The vendor's routes; Django answers other paths with 404.
 const RUN_PATH = /^\/api\/dataframer\/runs\/([^/]+)\/$/;
+const LIST_PATH = '/api/dataframer/runs/';
+/** The simulator's own route for creating runs while it runs (not the vendor's). */
+const ADMIN_RUNS_PATH = '/simulator/runs';
+/** What the list endpoint leaves out of a run: it has no runtime_params or generated_files. */
+const GET_ONLY_FIELDS = ['runtime_params', 'generated_files'];
 const NOT_FOUND = jsonReply(404, { detail: 'Not found.' });
 
 function digest(text: string): Buffer {
@@ -46,6 +56,8 @@ function digest(text: string): Buffer {
 export class Simulator {
   readonly #server: Server;
   readonly #runs = new Map<string, RunTimeline>();
+  /** How long before the start each history run was created (ms); other runs are not here. */
+  readonly #ages = new Map<string, number>();
   readonly #requests: RequestRecord[] = [];
   readonly #keyDigest: Buffer;
   readonly #random: Random;
@@ -61,6 +73,7 @@ export class Simulator {
     this.#faults = Faults.parse(opts.faults ?? {});
     this.#startedAt = this.#now();
     this.addRuns(Scenario.parse(opts.scenario).runs);
+    this.#addHistory(opts.history ?? 0, opts.seed ?? 1);
     this.#server = createServer((req, res) => this.#handle(req, res));
   }
 
@@ -88,7 +101,8 @@ export class Simulator {
   /** Epoch ms the run reaches its terminal status; null for a run the simulator does not know. */
   finishedAt(runId: string): number | null {
     const run = this.#runs.get(runId.toLowerCase());
-    return run ? this.#startedAt + finishOffsetMs(run) : null;
+    const age = this.#ages.get(runId.toLowerCase()) ?? 0;
+    return run ? this.#startedAt - age + finishOffsetMs(run) : null;
   }
 
   setFaults(faults: Faults): void {
@@ -105,9 +119,49 @@ export class Simulator {
     for (const run of parsed) this.#runs.set(run.runId.toLowerCase(), run);
   }
 
+  /** Adds timelines whose `startMs` counts from now rather than from the start. */
+  addRunsFromNow(runs: RunTimeline[]): void {
+    const elapsed = Math.max(0, this.#now() - this.#startedAt);
+    this.addRuns(
+      runs.map((run) => ({ ...RunTimeline.parse(run), startMs: run.startMs + elapsed })),
+    );
+  }
+
+  #addHistory(count: number, seed: number): void {
+    const { runs } = generateScenario({ seed: seed + 1_000_003, count, startSpreadMs: 0 });
+    runs.forEach((run, i) => {
+      this.#runs.set(run.runId.toLowerCase(), run);
+      // Finished some minutes before the start, one a minute apart, the oldest first.
+      this.#ages.set(run.runId.toLowerCase(), finishOffsetMs(run) + (count - i) * 60_000);
+    });
+  }
+
+  /** The run's body at `at`, or null before it exists (also for runs it does not know). */
+  #bodyAt(runId: string, at: number): Record<string, unknown> | null {
+    const run = this.#runs.get(runId.toLowerCase());
+    if (!run) return null;
+    const age = this.#ages.get(runId.toLowerCase()) ?? 0;
+    return runAt(run, at - this.#startedAt + age, this.#startedAt - age);
+  }
+
+  /** `GET /api/dataframer/runs/`: every run of the account that exists, list fields only. */
+  #listAt(at: number): Record<string, unknown>[] {
+    const items: Record<string, unknown>[] = [];
+    for (const runId of this.#runs.keys()) {
+      const body = this.#bodyAt(runId, at);
+      if (body === null) continue;
+      for (const field of GET_ONLY_FIELDS) delete body[field];
+      items.push(body);
+    }
+    return items;
+  }
+
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const at = this.#now();
-    const match = RUN_PATH.exec(new URL(req.url ?? '/', 'http://simulator').pathname);
+    const path = new URL(req.url ?? '/', 'http://simulator').pathname;
+    if (path === LIST_PATH || path === ADMIN_RUNS_PATH)
+      return void this.#handleAccount(req, res, path);
+    const match = RUN_PATH.exec(path);
     const runId = match?.[1] !== undefined ? safeDecode(match[1]) : null;
     const reply = (
       answer: Answer,
@@ -129,29 +183,80 @@ export class Simulator {
       const detail = `Method "${req.method}" not allowed.`;
       return this.#send(req, res, reply(jsonReply(405, { detail }, { allow: 'GET' })));
     }
-    const authorization = req.headers.authorization;
-    if (authorization === undefined || !timingSafeEqual(digest(authorization), this.#keyDigest)) {
-      // Django REST framework's wording for the two cases.
-      const detail =
-        authorization === undefined
-          ? 'Authentication credentials were not provided.'
-          : 'Invalid token.';
-      const answer = jsonReply(401, { detail }, { 'www-authenticate': 'Bearer' });
-      return this.#send(req, res, reply(answer));
-    }
-    const run = this.#runs.get(runId.toLowerCase());
-    const body = run ? runAt(run, at - this.#startedAt, this.#startedAt) : null;
+    const refused = this.#refusal(req);
+    if (refused) return this.#send(req, res, reply(refused));
+    const body = this.#bodyAt(runId, at);
     if (body === null) return this.#send(req, res, reply(NOT_FOUND));
 
     // Decided and logged on arrival, so the log reads in arrival order even for slow answers.
     const draw = drawFault(this.#random, this.#faults);
     const answer = answerFor(body, draw, this.#faults.retryAfterSeconds ?? 1);
     reply(answer, faultLabel(draw), String(body['status']));
-    if (draw.delayMs === 0) return this.#send(req, res, answer);
+    this.#sendAfter(req, res, answer, draw.delayMs);
+  }
+
+  /** The list endpoint, and the simulator's own route that creates runs while it runs. */
+  async #handleAccount(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const at = this.#now();
+    const reply = (answer: Answer, fault: string | null = null) => {
+      this.#requests.push({
+        at,
+        runId: null,
+        status: answer.kind === 'reply' ? answer.status : 0,
+        fault,
+        runStatus: null,
+      });
+      return answer;
+    };
+    const method = path === LIST_PATH ? 'GET' : 'POST';
+    if (req.method !== method) {
+      const detail = `Method "${req.method}" not allowed.`;
+      return this.#send(req, res, reply(jsonReply(405, { detail }, { allow: method })));
+    }
+    const refused = this.#refusal(req);
+    if (refused) return this.#send(req, res, reply(refused));
+    if (path === ADMIN_RUNS_PATH) return this.#send(req, res, reply(await this.#createRuns(req)));
+    if (this.#faults.listUnavailable) {
+      const detail = 'Service temporarily unavailable.';
+      return this.#send(req, res, reply(jsonReply(503, { detail }), 'list_unavailable'));
+    }
+    const draw = drawFault(this.#random, this.#faults);
+    const answer = answerFor(this.#listAt(at), draw, this.#faults.retryAfterSeconds ?? 1);
+    reply(answer, faultLabel(draw));
+    this.#sendAfter(req, res, answer, draw.delayMs);
+  }
+
+  /** `POST /simulator/runs` with `{"runs": [timeline…]}`, each `startMs` counted from now. */
+  async #createRuns(req: IncomingMessage): Promise<Answer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
+    try {
+      const { runs } = Scenario.parse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      this.addRunsFromNow(runs);
+      return jsonReply(201, { created: runs.map((run) => run.runId) });
+    } catch (error) {
+      return jsonReply(400, { detail: error instanceof Error ? error.message : String(error) });
+    }
+  }
+
+  /** The 401 of Django REST framework for a missing or wrong key; null when the key is right. */
+  #refusal(req: IncomingMessage): Answer | null {
+    const authorization = req.headers.authorization;
+    if (authorization !== undefined && timingSafeEqual(digest(authorization), this.#keyDigest))
+      return null;
+    const detail =
+      authorization === undefined
+        ? 'Authentication credentials were not provided.'
+        : 'Invalid token.';
+    return jsonReply(401, { detail }, { 'www-authenticate': 'Bearer' });
+  }
+
+  #sendAfter(req: IncomingMessage, res: ServerResponse, answer: Answer, delayMs: number): void {
+    if (delayMs === 0) return this.#send(req, res, answer);
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
       this.#send(req, res, answer);
-    }, draw.delayMs);
+    }, delayMs);
     this.#timers.add(timer);
   }
 

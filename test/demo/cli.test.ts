@@ -43,8 +43,10 @@ describe('simulator command line', () => {
       host: '127.0.0.1',
       apiKey: 'demo-key',
       seed: 4,
+      history: 0,
       requestLog: null,
     });
+    expect(parseSimulatorArgs(['--count', '1', '--history', '500'], {}).history).toBe(500);
     expect(options.scenario).toEqual(
       generateScenario({
         seed: 4,

@@ -25,13 +25,14 @@ let clock: number;
 let simulators: Simulator[];
 let base: string;
 
-async function start(faults: Faults = {}, seed = 1): Promise<Simulator> {
+async function start(faults: Faults = {}, seed = 1, history = 0): Promise<Simulator> {
   const simulator = new Simulator({
     scenario: { runs: [run, late] },
     apiKey: KEY,
     faults,
     seed,
     now: () => clock,
+    history,
   });
   simulators.push(simulator);
   base = await simulator.listen();
@@ -92,7 +93,7 @@ describe('Simulator over HTTP', () => {
       runPath(LATE_ID),
       runPath('00000000-0000-4000-8000-000000000000'),
       `/api/dataframer/runs/${RUN_ID}`,
-      '/api/dataframer/runs/',
+      '/api/dataframer/runs',
       '/healthz',
     ]) {
       const res = await get(path);
@@ -316,6 +317,79 @@ describe('Simulator over HTTP', () => {
       await simulator.close();
       expect(performance.now() - started).toBeLessThan(1_000);
       await expect(pending).rejects.toThrow();
+    });
+  });
+
+  describe('the list endpoint', () => {
+    const list = async () => {
+      const res = await get('/api/dataframer/runs/');
+      expect(res.status).toBe(200);
+      return (await res.json()) as Record<string, unknown>[];
+    };
+
+    it('lists the runs that exist, with the list fields only, and the history finished', async () => {
+      await start({}, 1, 3);
+      clock = T0 + 5_000;
+      const items = await list();
+      expect(items).toHaveLength(4); // the late run does not exist yet
+      for (const item of items) {
+        expect(item).not.toHaveProperty('runtime_params');
+        expect(item).not.toHaveProperty('generated_files');
+        expect(item).toHaveProperty('created_by_email');
+      }
+      const mine = items.find((item) => item['id'] === RUN_ID)!;
+      expect(mine['status']).toBe('PROCESSING');
+      const history = items.filter((item) => item['id'] !== RUN_ID);
+      for (const item of history) {
+        expect(['SUCCEEDED', 'FAILED', 'CANCELED']).toContain(item['status']);
+        expect(Date.parse(String(item['completed_at']))).toBeLessThan(T0);
+        // Faithful: a run in the list answers on the get-run endpoint too, with the same status.
+        const res = await get(runPath(String(item['id'])));
+        expect(((await res.json()) as { status: string }).status).toBe(item['status']);
+      }
+    });
+
+    it('refuses a wrong key, and answers 503 while the list is made unavailable', async () => {
+      const simulator = await start();
+      clock = T0 + 5_000;
+      expect((await get('/api/dataframer/runs/', 'wrong')).status).toBe(401);
+      simulator.setFaults({ listUnavailable: true });
+      expect((await get('/api/dataframer/runs/')).status).toBe(503);
+      expect((await get(runPath(RUN_ID))).status).toBe(200);
+      simulator.setFaults({});
+      expect(await list()).toHaveLength(1);
+    });
+
+    it('breaks one item, not the list, under a schema-break fault', async () => {
+      await start({ schemaBreakRate: 1 }, 1, 9);
+      clock = T0 + 5_000;
+      const items = await list();
+      expect(items).toHaveLength(10);
+      const intact = items.filter(
+        (item) => typeof item['id'] === 'string' && typeof item['status'] === 'string',
+      );
+      expect(intact.length).toBeGreaterThanOrEqual(9);
+    });
+
+    it('creates runs while it runs through POST /simulator/runs, starting from now', async () => {
+      const simulator = await start();
+      clock = T0 + 30_000;
+      const created = { ...run, runId: '7e2c1f4a-9b3d-4c5e-8f6a-1b2c3d4e5f60', startMs: 0 };
+      const res = await fetch(`${base}/simulator/runs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ runs: [created] }),
+      });
+      expect(res.status).toBe(201);
+      expect(simulator.finishedAt(created.runId)).toBe(T0 + 30_000 + 11_000); // pending 1 s, processing 10 s, from now
+      const mine = (await list()).find((item) => item['id'] === created.runId);
+      expect(mine?.['status']).toBe('PENDING');
+      const bad = await fetch(`${base}/simulator/runs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}` },
+        body: '{"runs": [{"runId": "x"}]}',
+      });
+      expect(bad.status).toBe(400);
     });
   });
 });
