@@ -2,7 +2,7 @@ import type { DestinationStream, Logger } from 'pino';
 import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createRunApi } from './api/run-api.js';
-import { DataFramerClient, type RunFetcher } from './dataframer/client.js';
+import { DataFramerClient, type DataFramerApi } from './dataframer/client.js';
 import { createMetrics, type MetricsRecorder } from './http/metrics.js';
 import { startHttpServer, type Readiness } from './http/server.js';
 import { Completion } from './lifecycle/completion.js';
@@ -16,6 +16,8 @@ import { startRetention } from './store/retention.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { Store } from './store/store.js';
 import { redactUrl } from './util/http.js';
+import { Discovery } from './watch/discovery.js';
+import { RateLimiter } from './watch/rate-limiter.js';
 import { Watcher } from './watch/watcher.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -28,8 +30,8 @@ export interface AppDeps {
   logDestination?: DestinationStream;
   /** The durable state (default the SQLite file in STATE_DIR). */
   store?: Store;
-  /** How runs are read (default the DataFramer API client). */
-  fetcher?: RunFetcher;
+  /** How runs are read and listed (default the DataFramer API client). */
+  api?: DataFramerApi;
 }
 
 export interface App {
@@ -54,9 +56,15 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
   const completion = new Completion(config.exitWhenDone);
   const logger = createAppLogger(config, deps.logDestination);
   const store = deps.store ?? SqliteStore.open(config.stateDir);
+  // One limit for every request on the API key: the polls and the account list.
+  const limiter = new RateLimiter(config.pollRatePerSecond);
+  const dataframer = deps.api ?? createClient(config);
   const shared: Shared = { config, store, logger, metrics: metrics.recorder, completion };
   const worker = createDeliveryWorker(shared);
-  const watcher = createWatcher(shared, worker, deps.fetcher);
+  const watcher = createWatcher(shared, worker, dataframer, limiter);
+  const discovery = config.discoverRuns
+    ? createDiscovery(shared, watcher, dataframer, limiter)
+    : null;
   metrics.observe({
     runsByStatus: () => watcher.countByStatus(),
     pendingDeliveries: () => worker.pendingCount,
@@ -82,11 +90,11 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
     cwd: deps.cwd ?? process.cwd(),
     watcher,
     logger,
-    onReloaded: () => completion.check(),
   });
 
   worker.start();
   watcher.start(config.runSources);
+  discovery?.start();
   // After the watcher's start: the listed runs retention keeps are known only then.
   const stopRetention = startRetention({
     store,
@@ -101,7 +109,7 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<App>
   const stop = gracefulStop({
     graceMs: config.shutdownGraceMs,
     quiet: [runList.stop, stopRetention],
-    drain: () => Promise.all([watcher.stop(), worker.stop()]),
+    drain: () => Promise.all([watcher.stop(), worker.stop(), discovery?.stop()]),
     closeHttp: http.close,
     closeStore: () => store.close(),
     remaining: () => ({
@@ -153,21 +161,25 @@ function createDeliveryWorker({ config, store, logger, metrics, completion }: Sh
   });
 }
 
+function createClient(config: Config): DataFramerClient {
+  return new DataFramerClient({
+    baseUrl: config.baseUrl,
+    apiKey: config.apiKey,
+    timeoutMs: config.requestTimeoutMs,
+    maxBodyBytes: config.maxResponseBytes,
+  });
+}
+
 function createWatcher(
   { config, store, logger, metrics, completion }: Shared,
   worker: DeliveryWorker,
-  fetcher: RunFetcher | undefined,
+  fetcher: DataFramerApi,
+  limiter: RateLimiter,
 ) {
   return new Watcher({
     store,
-    fetcher:
-      fetcher ??
-      new DataFramerClient({
-        baseUrl: config.baseUrl,
-        apiKey: config.apiKey,
-        timeoutMs: config.requestTimeoutMs,
-        maxBodyBytes: config.maxResponseBytes,
-      }),
+    fetcher,
+    limiter,
     deliveries: worker,
     receiverUrls: config.receivers.map((r) => r.url),
     logger,
@@ -182,7 +194,29 @@ function createWatcher(
     notFoundAfterMs: config.notFoundAfterMs,
     maxWatchMs: config.maxWatchMs,
     metrics,
-    onRunFinished: () => completion.check(),
+    onRunsChanged: () => completion.check(),
+  });
+}
+
+function createDiscovery(
+  { config, store, logger, metrics }: Shared,
+  watcher: Watcher,
+  lister: DataFramerApi,
+  limiter: RateLimiter,
+): Discovery {
+  return new Discovery({
+    lister,
+    watcher,
+    store,
+    limiter,
+    intervalMs: config.discoveryIntervalMs,
+    // Three lists' worth, and well inside the retention, so a pruned run is not taken again.
+    catchUpMs: Math.min(3 * config.discoveryIntervalMs, (config.retentionDays * DAY_MS) / 2),
+    since: config.discoverSince === undefined ? null : Date.parse(config.discoverSince),
+    specIds: config.discoverSpecIds,
+    createdBy: config.discoverCreatedBy,
+    logger,
+    metrics,
   });
 }
 

@@ -23,6 +23,10 @@ export const EVENTS = [
   'config.reloaded',
   'config.reload_failed',
   'store.pruned',
+  'discovery.started',
+  'discovery.failed',
+  'discovery.recovered',
+  'discovery.items_invalid',
 ] as const;
 export type EventName = (typeof EVENTS)[number];
 export type EventLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug';

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { RunId } from '../config/schema.js';
+import { LIMITS, RunId } from '../config/schema.js';
 import type { Delivery } from '../domain/delivery.js';
 import { NotReplayableError, type DeliveryWorker } from '../notify/delivery-worker.js';
 import type { Store } from '../store/store.js';
@@ -9,13 +9,12 @@ import type { AddResult, Watcher } from '../watch/watcher.js';
 import { OPENAPI } from './openapi.js';
 import { deliveryView, runDetail, runItem } from './views.js';
 
-export const MAX_BODY_BYTES = 1024 * 1024;
-export const MAX_RUNS_PER_CALL = 10_000;
+const MAX_BODY_BYTES = 1024 * 1024;
 
 export interface RunApiDeps {
   adminToken: string;
   watcher: Pick<Watcher, 'addRun' | 'removeRun' | 'activeRun'>;
-  store: Pick<Store, 'listRuns' | 'getRun' | 'deliveriesOf'>;
+  store: Pick<Store, 'listRuns' | 'getRun' | 'deliveriesOf' | 'deliveriesOfRuns'>;
   worker: Pick<DeliveryWorker, 'replay'>;
   now: () => number;
 }
@@ -34,13 +33,13 @@ class ApiError extends Error {
 }
 
 const ListQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(500).default(100),
+  limit: z.coerce.number().int().min(1).max(LIMITS.runsPerPage).default(100),
   cursor: z.string().max(200).optional(),
   state: z.enum(['active', 'finished']).optional(),
   status: z.string().min(1).max(64).optional(),
 });
 const AddRuns = z.strictObject({
-  run_ids: z.array(RunId).min(1).max(MAX_RUNS_PER_CALL),
+  run_ids: z.array(RunId).min(1).max(LIMITS.runsPerCall),
 });
 const Cursor = z.tuple([z.number(), z.string()]);
 
@@ -88,7 +87,7 @@ async function route(
   }
   const run = /^\/api\/runs\/([^/]+)$/.exec(path);
   if (run) {
-    const runId = parse(RunId, decodeURIComponent(run[1]!), 'run_id');
+    const runId = parse(RunId, pathSegment(run[1]!, 'run_id'), 'run_id');
     if (method === 'GET') return { status: 200, body: showRun(deps, runId) };
     if (method === 'DELETE') {
       if (!deps.watcher.removeRun(runId)) throw notFound(`run ${runId} is not watched`);
@@ -99,7 +98,7 @@ async function route(
   const replay = /^\/api\/deliveries\/([^/]+)\/replay$/.exec(path);
   if (replay) {
     if (method !== 'POST') throw methodNotAllowed(method);
-    return { status: 200, body: replayDelivery(deps, decodeURIComponent(replay[1]!)) };
+    return { status: 200, body: replayDelivery(deps, pathSegment(replay[1]!, 'delivery_id')) };
   }
   throw notFound(`no such path: ${path}`);
 }
@@ -114,10 +113,10 @@ function listRuns(deps: RunApiDeps, params: URLSearchParams) {
     ...(query.status ? { status: query.status } : {}),
   });
   const more = page.length > query.limit;
-  const runs = page.slice(0, query.limit).map((stored) => {
-    const record = deps.watcher.activeRun(stored.runId) ?? stored;
-    return runItem(record, deps.store.deliveriesOf(record.runId), deps.now());
-  });
+  const records = page.slice(0, query.limit).map((r) => deps.watcher.activeRun(r.runId) ?? r);
+  const deliveries = deps.store.deliveriesOfRuns(records.map((r) => r.runId));
+  const now = deps.now();
+  const runs = records.map((r) => runItem(r, deliveries.get(r.runId) ?? [], now));
   const last = page[query.limit - 1];
   return { runs, next_cursor: more && last ? encodeCursor(last.addedAt, last.runId) : null };
 }
@@ -184,6 +183,15 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, name: string | null): T 
       .join('')
       .replace(/^\./, '') || 'body';
   throw new ApiError(400, 'invalid_request', `${field}: ${issue.message}`, field);
+}
+
+/** A path segment decoded, or a 400 naming it when its escapes are broken (`%E0`). */
+function pathSegment(segment: string, field: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ApiError(400, 'invalid_request', `${field}: not a valid URL path segment`, field);
+  }
 }
 
 const encodeCursor = (addedAt: number, runId: string) =>

@@ -1,34 +1,26 @@
 import type { Delivery } from '../domain/delivery.js';
-import type { RunRecord } from '../domain/run.js';
+import { summarizeRun, type RunRecord } from '../domain/run.js';
 import { redactUrl } from '../util/http.js';
-import { predictedEndWindow } from '../watch/poll-policy.js';
+import { pollStateOf, predictedEndWindow } from '../watch/poll-policy.js';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-/** A run as `GET /api/runs` lists it (docs/api.md). */
+/** A run as `GET /api/runs` lists it (docs/api.md): its summary, as the webhook's, and more. */
 export function runItem(record: RunRecord, deliveries: readonly Delivery[], now: number) {
-  const run = record.snapshot;
-  const total = run?.runtime_params?.number_of_samples ?? null;
-  const done = (run?.samples_completed ?? 0) + (run?.samples_failed ?? 0);
+  const summary = summarizeRun(record.snapshot, 0);
+  const total = summary.number_of_samples;
+  const done = (summary.samples_completed ?? 0) + (summary.samples_failed ?? 0);
   const active = record.finishedAt === null;
-  const window =
-    active && total
-      ? predictedEndWindow({
-          unchangedPolls: record.unchangedPolls,
-          totalSamples: total,
-          progress: record.progress,
-          watchedMs: now - record.addedAt,
-        })
-      : null;
+  const window = active ? predictedEndWindow(pollStateOf(record, now)) : null;
   return {
     run_id: record.runId,
     source: record.source,
-    status: record.status,
-    samples_completed: run?.samples_completed ?? null,
-    samples_failed: run?.samples_failed ?? null,
+    status: summary.status,
+    samples_completed: summary.samples_completed,
+    samples_failed: summary.samples_failed,
     number_of_samples: total,
     percent: total ? Math.floor((Math.min(done, total) * 100) / total) : null,
-    total_cost: run?.total_cost ?? null,
+    total_cost: summary.total_cost,
     added_at: iso(record.addedAt),
     last_polled_at: iso(record.lastPolledAt),
     next_poll_at: active ? iso(record.nextDueAt) : null,

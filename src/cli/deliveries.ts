@@ -1,10 +1,13 @@
-import { deliveryIdFor, type Delivery, type DeliveryState } from '../domain/delivery.js';
+import {
+  DELIVERY_STATES,
+  deliveryIdFor,
+  type Delivery,
+  type DeliveryState,
+} from '../domain/delivery.js';
 import type { Store } from '../store/store.js';
 import { HttpUrl } from '../config/schema.js';
 import { REPLAYABLE, replayed } from '../notify/replay.js';
 import { redactUrl } from '../util/http.js';
-
-const STATES: readonly DeliveryState[] = ['pending', 'delivered', 'disabled', 'dead_lettered'];
 
 export class UsageError extends Error {}
 
@@ -30,7 +33,7 @@ export function runDeliveriesCommand(
       rest[0] === '--state' ? rest[1] : rest.length === 0 ? 'dead_lettered' : undefined;
     if (
       stateArg === undefined ||
-      (stateArg !== 'all' && !STATES.includes(stateArg as DeliveryState))
+      (stateArg !== 'all' && !(DELIVERY_STATES as readonly string[]).includes(stateArg))
     )
       throw new UsageError(DELIVERIES_USAGE);
     const deliveries = store.listDeliveries(

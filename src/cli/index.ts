@@ -5,13 +5,13 @@
 import { startApp, type App } from '../app.js';
 import { UsageError, runDeliveriesCommand } from './deliveries.js';
 import {
-  MIN_TOKEN_CHARS,
   NoPermissionError,
   WatcherAnswerError,
   WatcherUnreachableError,
   runRunsCommand,
 } from './runs.js';
 import { ConfigError, loadConfig, resolveStateDir } from '../config/load.js';
+import { LIMITS } from '../config/schema.js';
 import { StoreSchemaError } from '../store/migrations.js';
 import { SqliteStore, StoreLockedError } from '../store/sqlite-store.js';
 import type { SignalInbox } from './signals.js';
@@ -70,7 +70,7 @@ async function runsCommand(args: string[], signals: SignalInbox): Promise<void> 
   // token is refused before any request, and scrubbing it would garble words that contain it.
   const token = process.env['ADMIN_TOKEN'] ?? '';
   const safe = (text: string) =>
-    token.length >= MIN_TOKEN_CHARS ? text.split(token).join('***') : text;
+    token.length >= LIMITS.adminTokenChars ? text.split(token).join('***') : text;
   try {
     await runRunsCommand(args, (line) => process.stdout.write(`${line}\n`), process.env);
   } catch (error) {

@@ -1,19 +1,13 @@
 import { z } from 'zod';
-import { HttpUrl, RunId } from '../config/schema.js';
+import { HttpUrl, LIMITS, RunId } from '../config/schema.js';
 import { DELIVERY_STATES } from '../domain/delivery.js';
-import { FINISH_TYPES } from '../domain/run.js';
+import { FINISH_TYPES, RUN_SOURCES } from '../domain/run.js';
 import { redactUrl } from '../util/http.js';
 import { clip } from '../util/text.js';
 import { UsageError } from './deliveries.js';
 
 export const DEFAULT_WATCHER_URL = 'http://127.0.0.1:8080';
 export const REQUEST_TIMEOUT_MS = 10_000;
-/** The most run IDs the API takes in one POST (docs/api.md); more are sent in several. */
-const MAX_IDS_PER_CALL = 10_000;
-/** docs/api.md: the watcher's ADMIN_TOKEN has at least this many characters. */
-export const MIN_TOKEN_CHARS = 32;
-/** The API's largest page: a long list takes the fewest round trips. */
-const PAGE_LIMIT = 500;
 
 export const RUNS_USAGE = [
   'usage: dataframer-run-watcher runs add <run-id>...',
@@ -42,7 +36,7 @@ const Time = z.iso.datetime({ offset: true });
 const Count = z.int().nonnegative();
 const RunFields = {
   run_id: z.guid(),
-  source: z.enum(['env', 'file', 'api', 'discovery']),
+  source: z.enum(RUN_SOURCES),
   status: z.string().nullable(),
   samples_completed: Count.nullable(),
   samples_failed: Count.nullable(),
@@ -212,9 +206,9 @@ function watcherFrom(env: Readonly<Record<string, string | undefined>>, timeoutM
     );
   // The watcher refuses shorter ones (docs/api.md); and a long token is never mistaken for
   // ordinary text when messages are scrubbed of it.
-  if (token.length < MIN_TOKEN_CHARS)
+  if (token.length < LIMITS.adminTokenChars)
     throw new NoPermissionError(
-      `ADMIN_TOKEN is shorter than the ${MIN_TOKEN_CHARS} characters the watcher requires`,
+      `ADMIN_TOKEN is shorter than the ${LIMITS.adminTokenChars} characters the watcher requires`,
     );
   return { base, shown: redactUrl(base.href), token, timeoutMs } satisfies Watcher;
 }
@@ -327,7 +321,7 @@ async function listRuns(
   const seen = new Set<string>();
   let cursor: string | null = null;
   do {
-    const query = new URLSearchParams({ limit: String(PAGE_LIMIT) });
+    const query = new URLSearchParams({ limit: String(LIMITS.runsPerPage) });
     if (filters.state !== null) query.set('state', filters.state);
     if (filters.status !== null) query.set('status', filters.status);
     if (cursor !== null) query.set('cursor', cursor);
@@ -469,13 +463,13 @@ export async function runRunsCommand(
   const watcher = watcherFrom(env, timeoutMs);
 
   if (command.verb === 'add') {
-    for (let i = 0; i < command.ids.length; i += MAX_IDS_PER_CALL) {
+    for (let i = 0; i < command.ids.length; i += LIMITS.runsPerCall) {
       const { data } = await call(
         watcher,
         {
           method: 'POST',
           path: 'api/runs',
-          body: { run_ids: command.ids.slice(i, i + MAX_IDS_PER_CALL) },
+          body: { run_ids: command.ids.slice(i, i + LIMITS.runsPerCall) },
         },
         AddResult,
       );

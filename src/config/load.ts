@@ -51,6 +51,11 @@ export const ENV_SETTINGS: Readonly<Record<string, readonly [keyof Settings, Env
   SHUTDOWN_GRACE_MS: ['shutdownGraceMs', 'number'],
   RETENTION_DAYS: ['retentionDays', 'number'],
   ADMIN_TOKEN: ['adminToken', 'string'],
+  DISCOVER_RUNS: ['discoverRuns', 'boolean'],
+  DISCOVERY_INTERVAL_MS: ['discoveryIntervalMs', 'number'],
+  DISCOVER_SINCE: ['discoverSince', 'string'],
+  DISCOVER_SPEC_IDS: ['discoverSpecIds', 'list'],
+  DISCOVER_CREATED_BY: ['discoverCreatedBy', 'list'],
 };
 
 const DEFAULT_CONFIG_FILE = 'config/watcher.json';

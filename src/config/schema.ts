@@ -29,6 +29,11 @@ export const LIMITS = {
   maxWatchMs: 24 * DAY,
   notFoundAfterMs: 7 * DAY,
   retentionDays: 3650,
+  /** The run API: run IDs per POST, runs per page (docs/api.md). */
+  runsPerCall: 10_000,
+  runsPerPage: 500,
+  /** ADMIN_TOKEN's shortest length. */
+  adminTokenChars: 32,
 } as const;
 
 /** Settings whose values are never shown, in any message. */
@@ -209,10 +214,20 @@ export const Settings = z
       logFormat: z.enum(['json', 'pretty']).default('json'),
       exitWhenDone: z.boolean({ error: 'must be true or false' }).default(false),
       shutdownGraceMs: millis(LIMITS.shutdownGraceMs).default(15_000),
+      // Account discovery (docs/api.md): watch every new run the list endpoint shows.
+      discoverRuns: z.boolean({ error: 'must be true or false' }).default(false),
+      discoveryIntervalMs: PollInterval.default(30_000),
+      discoverSince: z.iso
+        .datetime({ offset: true, error: 'must be an ISO 8601 time, e.g. 2026-12-01T00:00:00Z' })
+        .optional(),
+      discoverSpecIds: z.array(RunId).default([]),
+      discoverCreatedBy: z.array(z.email({ error: 'must be an email address' })).default([]),
       // Turns the run API on (docs/api.md); long enough that guessing it is hopeless.
       adminToken: z
         .string()
-        .min(32, { error: 'must be at least 32 characters (openssl rand -hex 32)' })
+        .min(LIMITS.adminTokenChars, {
+          error: `must be at least ${LIMITS.adminTokenChars} characters (openssl rand -hex 32)`,
+        })
         .optional(),
     },
     unknownKeys,

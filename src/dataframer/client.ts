@@ -8,7 +8,7 @@ import {
   TransientError,
   errorForStatus,
 } from './errors.js';
-import { parseRunBody, type RunReading } from './parse-run.js';
+import { parseRunBody, parseRunList, type RunList, type RunReading } from './parse-run.js';
 import { USER_AGENT, parseRetryAfter, plainHttp, responseHead } from '../util/http.js';
 
 /**
@@ -41,13 +41,18 @@ export interface RunFetcher {
   readRun(runId: string): Promise<RunReading>;
 }
 
+/** What the watcher asks of the DataFramer API: one run, and the account's list. */
+export interface DataFramerApi extends RunFetcher {
+  listRuns(): Promise<RunList>;
+}
+
 /**
  * Reads runs from the DataFramer API. One retry layer: got never retries (limit 0); p-retry
  * retries transient failures with jittered backoff. A 429 or 503 with Retry-After pauses every
  * request of this client, since one API key shares one rate limit. Bodies are streamed and
  * read up to `maxBodyBytes` (MAX_RESPONSE_BYTES).
  */
-export class DataFramerClient implements RunFetcher {
+export class DataFramerClient implements DataFramerApi {
   readonly #http: Got;
   readonly #options: Required<Omit<DataFramerClientOptions, 'apiKey' | 'baseUrl' | 'timeoutMs'>>;
   /** On the monotonic clock. */
@@ -76,7 +81,25 @@ export class DataFramerClient implements RunFetcher {
   }
 
   async readRun(runId: string): Promise<RunReading> {
-    return pRetry(() => this.#attempt(runId), {
+    const path = `api/dataframer/runs/${encodeURIComponent(runId)}/`;
+    return this.#withRetries(async () =>
+      parseRunBody(await this.#read(path, runId, `run ${runId}`), runId),
+    );
+  }
+
+  /**
+   * `GET /api/dataframer/runs/`: every run of the account, read up to the same byte cap as a
+   * run. Items are validated one by one: one that breaks the spec is skipped and counted.
+   */
+  async listRuns(): Promise<RunList> {
+    return this.#withRetries(async () => {
+      const body = await this.#read('api/dataframer/runs/', '', 'the run list');
+      return { ...parseRunList(body), bytes: Buffer.byteLength(body) };
+    });
+  }
+
+  async #withRetries<T>(attempt: () => Promise<T>): Promise<T> {
+    return pRetry(attempt, {
       retries: this.#options.retries,
       minTimeout: this.#options.minRetryDelayMs,
       maxTimeout: this.#options.maxRetryDelayMs,
@@ -97,16 +120,17 @@ export class DataFramerClient implements RunFetcher {
     });
   }
 
-  async #attempt(runId: string): Promise<RunReading> {
+  /** One GET of `path`, its body as text; `target` names it in errors (`run …`, `the run list`). */
+  async #read(path: string, runId: string, target: string): Promise<string> {
     const wait = this.#pausedUntil - this.#options.monotonicNow();
     if (wait > 0) await this.#options.sleep(wait);
 
-    const stream = this.#http.stream(`api/dataframer/runs/${encodeURIComponent(runId)}/`);
+    const stream = this.#http.stream(path);
     let response: PlainResponse;
     try {
       response = await responseHead(stream);
     } catch (error) {
-      throw networkFailure(error, runId);
+      throw networkFailure(error, runId, target);
     }
 
     const failure = errorForStatus(
@@ -117,21 +141,26 @@ export class DataFramerClient implements RunFetcher {
         this.#options.now(),
         this.#options.maxRetryAfterMs,
       ),
+      target,
     );
     if (failure) {
       stream.destroy(); // an error's body is never read
       throw failure;
     }
-    const body = await this.#readBody(stream, response, runId);
-    return parseRunBody(body, runId);
+    return this.#readBody(stream, response, runId, target);
   }
 
   /** The body as text, or ResponseTooLargeError as soon as it is known to pass the cap. */
-  async #readBody(stream: Request, response: PlainResponse, runId: string): Promise<string> {
+  async #readBody(
+    stream: Request,
+    response: PlainResponse,
+    runId: string,
+    target: string,
+  ): Promise<string> {
     const max = this.#options.maxBodyBytes;
     const tooLarge = () =>
       new ResponseTooLargeError(
-        `run ${runId}: response body is larger than ${max} bytes`,
+        `${target}: response body is larger than ${max} bytes`,
         runId,
         response.statusCode,
         max,
@@ -152,14 +181,14 @@ export class DataFramerClient implements RunFetcher {
       }
     } catch (error) {
       if (error instanceof DataFramerError) throw error;
-      throw networkFailure(error, runId);
+      throw networkFailure(error, runId, target);
     }
     return Buffer.concat(chunks, size).toString('utf8');
   }
 }
 
-function networkFailure(error: unknown, runId: string): unknown {
+function networkFailure(error: unknown, runId: string, target: string): unknown {
   if (!(error instanceof RequestError)) return error;
   const code = error.code || 'ERR_NETWORK';
-  return new TransientError(`GET run ${runId} failed: ${code}`, runId, null, code);
+  return new TransientError(`GET ${target} failed: ${code}`, runId, null, code);
 }

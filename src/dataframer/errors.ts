@@ -106,9 +106,10 @@ export function errorForStatus(
   status: number,
   runId: string,
   retryAfterMs: number | null,
+  target = `run ${runId}`,
 ): DataFramerError | null {
   if (status >= 200 && status < 300) return null;
-  const what = `GET run ${runId} answered ${status}`;
+  const what = `GET ${target} answered ${status}`;
   if (status === 404) return new RunNotFoundError(`${what}: run not found`, runId, status);
   if (status === 401 || status === 403)
     return new UnauthorizedError(`${what}: API key refused`, runId, status);

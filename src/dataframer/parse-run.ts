@@ -15,6 +15,36 @@ export interface RunReading {
   invalidFields: FieldProblem[];
 }
 
+/** The account's runs as `GET /api/dataframer/runs/` lists them (no runtime_params or files). */
+export interface RunList {
+  runs: Run[];
+  /** Items that broke the spec and were skipped. */
+  invalidItems: number;
+  /** The size of the answer, for the metric and the cost of the list. */
+  bytes: number;
+}
+
+/**
+ * Parses the list's body: a JSON array, each item validated on its own, so one item that breaks
+ * the spec is skipped (and counted) instead of failing the whole list.
+ */
+export function parseRunList(body: string): Omit<RunList, 'bytes'> {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new InvalidResponseError('the run list: body is not JSON', '', '(body)');
+  }
+  if (!Array.isArray(json))
+    throw new InvalidResponseError('the run list: body is not a JSON array', '', '(root)');
+  const runs: Run[] = [];
+  for (const item of json) {
+    const parsed = Run.safeParse(item);
+    if (parsed.success) runs.push(parsed.data);
+  }
+  return { runs, invalidItems: json.length - runs.length };
+}
+
 /** What the watcher cannot work without: a body that gets these wrong fails the poll. */
 const REQUIRED_FIELDS: ReadonlySet<PropertyKey> = new Set(['id', 'status']);
 const MAX_PROBLEM_CHARS = 200;

@@ -40,6 +40,8 @@ export class DemoReceiver {
   readonly #delivered = new Set<string>();
   /** Verified attempts per webhook-id, accepted or not, for `respond`'s `attempt`. */
   readonly #attemptsById = new Map<string, number>();
+  /** Waiting for the n-th delivery: [n, resolve]. */
+  readonly #waiters: [number, () => void][] = [];
   #attempts = 0;
   #duplicates = 0;
   #rejected = 0;
@@ -54,6 +56,12 @@ export class DemoReceiver {
       // A client that hangs up mid-body leaves nothing to answer.
       this.#handle(req, res).catch(() => res.destroy());
     });
+  }
+
+  /** Resolves once `count` distinct webhooks have been accepted (at once if they already were). */
+  received(count: number): Promise<void> {
+    if (this.#deliveries.length >= count) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push([count, resolve]));
   }
 
   /** Verified events, the first accepted delivery of each webhook-id only. */
@@ -129,6 +137,10 @@ export class DemoReceiver {
         this.#delivered.add(webhookId);
         this.#deliveries.push({ webhookId, body, receivedAt: this.#now() });
         this.#print(formatEventLine(body));
+        for (const waiter of this.#waiters.filter(([n]) => n <= this.#deliveries.length)) {
+          this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+          waiter[1]();
+        }
       }
     }
     if (this.#delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.#delayMs));

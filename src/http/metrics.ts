@@ -8,12 +8,15 @@ export interface MetricsRecorder {
   pollCompleted(outcome: string, seconds: number): void;
   runFinished(outcome: string): void;
   deliveryAttempted(outcome: string): void;
+  /** One request for the account's run list: `ok` with its size, or the error code. */
+  listFetched(outcome: string, bytes: number | null): void;
 }
 
 export const noMetrics: MetricsRecorder = {
   pollCompleted: () => {},
   runFinished: () => {},
   deliveryAttempted: () => {},
+  listFetched: () => {},
 };
 
 /**
@@ -63,6 +66,15 @@ export function createMetrics() {
   });
   const finished = outcomes('runs_finished_total', 'Runs that stopped being watched, by outcome.');
   const deliveries = outcomes('webhook_deliveries_total', 'Webhook delivery attempts by outcome.');
+  const lists = outcomes(
+    'list_requests_total',
+    'Requests for the account run list (discovery) by outcome (ok, or the error code).',
+  );
+  const listBytes = new Gauge({
+    name: `${PREFIX}list_bytes`,
+    help: 'Size of the last run list the API answered, in bytes.',
+    registers: [registry],
+  });
   new Gauge({
     name: `${PREFIX}runs`,
     help: 'Runs being watched, by last seen status.',
@@ -115,6 +127,10 @@ export function createMetrics() {
     },
     runFinished: (outcome) => finished.inc({ outcome }),
     deliveryAttempted: (outcome) => deliveries.inc({ outcome }),
+    listFetched: (outcome, bytes) => {
+      lists.inc({ outcome });
+      if (bytes !== null) listBytes.set(bytes);
+    },
   };
   return {
     recorder,

@@ -25,7 +25,11 @@ async function handle(
   res: ServerResponse,
 ): Promise<void> {
   const path = (req.url ?? '/').split('?')[0] ?? '/';
-  if (surface.api && path.startsWith('/api/')) return surface.api(req, res, path);
+  if (path.startsWith('/api/')) {
+    if (surface.api) return surface.api(req, res, path);
+    // Off without ADMIN_TOKEN (docs/api.md): not there, whatever the method.
+    return send(res, 404, { error: 'not found' });
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD')
     return send(res, 405, { error: 'method not allowed' });
   if (path === '/healthz') return send(res, 200, { status: 'ok' });

@@ -12,8 +12,6 @@ export interface RunListReloadOptions {
   cwd: string;
   watcher: Pick<Watcher, 'reconcile' | 'activeCount'>;
   logger: Logger;
-  /** After a reload changed the run list. */
-  onReloaded: () => void;
 }
 
 export interface RunListReload {
@@ -32,7 +30,6 @@ export function followRunList(options: RunListReloadOptions): RunListReload {
       // a config map being swapped) is a failed reload, never an empty run list.
       const next = loadConfig(options.env, options.cwd, { requireFile: config.configFile });
       const { added, removed } = watcher.reconcile(next.runSources);
-      options.onReloaded();
       logEvent(logger, {
         level: 'info',
         event: 'config.reloaded',

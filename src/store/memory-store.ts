@@ -1,12 +1,13 @@
 import type { Delivery, DeliveryState } from '../domain/delivery.js';
 import type { RunRecord } from '../domain/run.js';
-import type { RunQuery, Store } from './store.js';
+import { groupByRun, type RunQuery, type Store } from './store.js';
 
 /** A Store that lives as long as the process; for tests and for `STATE_DIR=:memory:`. */
 export class MemoryStore implements Store {
   readonly #runs = new Map<string, RunRecord>();
   readonly #deliveries = new Map<string, Delivery>();
   readonly #disabled = new Set<string>();
+  readonly #meta = new Map<string, string>();
 
   loadActiveRuns(): RunRecord[] {
     return [...this.#runs.values()]
@@ -29,12 +30,13 @@ export class MemoryStore implements Store {
     this.#runs.delete(runId);
   }
   listRuns({ limit, after, state, status }: RunQuery): RunRecord[] {
-    const newestFirst = (a: RunRecord, b: RunRecord) =>
+    type Key = Pick<RunRecord, 'addedAt' | 'runId'>;
+    const newestFirst = (a: Key, b: Key) =>
       b.addedAt - a.addedAt || (b.runId > a.runId ? 1 : b.runId < a.runId ? -1 : 0);
     return [...this.#runs.values()]
       .filter(
         (r) =>
-          (!after || newestFirst(r, { ...r, addedAt: after.addedAt, runId: after.runId }) > 0) &&
+          (!after || newestFirst(r, after) > 0) &&
           (state === undefined || (state === 'active') === (r.finishedAt === null)) &&
           (status === undefined || r.status === status),
       )
@@ -43,7 +45,12 @@ export class MemoryStore implements Store {
       .map((r) => structuredClone(r));
   }
   deliveriesOf(runId: string): Delivery[] {
-    return [...this.#deliveries.values()].filter((d) => d.runId === runId).map((d) => ({ ...d }));
+    return this.deliveriesOfRuns([runId]).get(runId) ?? [];
+  }
+  deliveriesOfRuns(runIds: readonly string[]): Map<string, Delivery[]> {
+    const wanted = new Set(runIds);
+    const chosen = [...this.#deliveries.values()].filter((d) => wanted.has(d.runId));
+    return groupByRun(chosen.map((d) => ({ ...d })));
   }
   finishRun(record: RunRecord, deliveries: Delivery[]): void {
     this.saveRun(record);
@@ -96,6 +103,12 @@ export class MemoryStore implements Store {
       runs += 1;
     }
     return { runs, deliveries };
+  }
+  getMeta(key: string): string | undefined {
+    return this.#meta.get(key);
+  }
+  setMeta(key: string, value: string): void {
+    this.#meta.set(key, value);
   }
   isHealthy(): boolean {
     return true;

@@ -74,6 +74,13 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE runs ADD COLUMN source TEXT NOT NULL DEFAULT 'env';
   CREATE INDEX runs_newest ON runs (added_at DESC, run_id DESC);
   `,
+  // v6: small facts of the watcher itself (when discovery began).
+  `
+  CREATE TABLE meta (
+    key TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

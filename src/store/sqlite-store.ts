@@ -10,7 +10,7 @@ import {
   toDelivery,
   toRunRecord,
 } from './sqlite-rows.js';
-import type { RunQuery, Store } from './store.js';
+import { groupByRun, type RunQuery, type Store } from './store.js';
 
 export { SCHEMA_VERSION, StoreSchemaError } from './migrations.js';
 export { DB_FILE, StoreLockedError } from './sqlite-lock.js';
@@ -67,19 +67,28 @@ export class SqliteStore implements Store {
   }
 
   listRuns(query: RunQuery): RunRecord[] {
-    return this.#sql.listRuns
-      .all({
-        after_at: query.after?.addedAt ?? null,
-        after_id: query.after?.runId ?? null,
-        state: query.state ?? null,
-        status: query.status ?? null,
-        limit: query.limit,
-      })
-      .map(toRunRecord);
+    const filters = {
+      state: query.state ?? null,
+      status: query.status ?? null,
+      limit: query.limit,
+    };
+    // Two statements, so a later page seeks to its cursor through the index instead of scanning.
+    const rows = query.after
+      ? this.#sql.listRunsAfter.all({
+          ...filters,
+          after_at: query.after.addedAt,
+          after_id: query.after.runId,
+        })
+      : this.#sql.listRuns.all(filters);
+    return rows.map(toRunRecord);
   }
 
   deliveriesOf(runId: string): Delivery[] {
     return this.#sql.deliveriesOfRun.all(runId).map(toDelivery);
+  }
+
+  deliveriesOfRuns(runIds: readonly string[]): Map<string, Delivery[]> {
+    return groupByRun(this.#sql.deliveriesOfRuns.all(JSON.stringify(runIds)).map(toDelivery));
   }
 
   /** The outbox write: the run's end and the deliveries it owes commit together or not at all. */
@@ -142,6 +151,15 @@ export class SqliteStore implements Store {
     return result;
   }
 
+  getMeta(key: string): string | undefined {
+    const value = this.#sql.getMeta.get(key)?.['value'];
+    return typeof value === 'string' ? value : undefined;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.#sql.setMeta.run(key, value);
+  }
+
   /** For readiness: the database is open and answers a query. */
   isHealthy(): boolean {
     if (this.#closed) return false;
@@ -172,6 +190,11 @@ export class SqliteStore implements Store {
   }
 }
 
+const RUN_FILTERS =
+  "($state IS NULL OR ($state = 'active') = (finished_at IS NULL)) " +
+  'AND ($status IS NULL OR status = $status)';
+const NEWEST_FIRST = 'ORDER BY added_at DESC, run_id DESC LIMIT $limit';
+
 /** Every statement, prepared once: a write costs the same with ten runs or ten thousand. */
 function prepareStatements(db: DatabaseSync) {
   const runCols = RUN_COLUMNS.join(', ');
@@ -193,16 +216,18 @@ function prepareStatements(db: DatabaseSync) {
       `SELECT ${runCols} FROM runs WHERE finished_at IS NULL ORDER BY added_at, rowid`,
     ),
     getRun: db.prepare(`SELECT ${runCols} FROM runs WHERE run_id = ?`),
-    // One statement for every filter: a NULL parameter leaves its filter out.
-    listRuns: db.prepare(
-      `SELECT ${runCols} FROM runs WHERE ` +
-        '($after_at IS NULL OR added_at < $after_at OR (added_at = $after_at AND run_id < $after_id)) ' +
-        "AND ($state IS NULL OR ($state = 'active') = (finished_at IS NULL)) " +
-        'AND ($status IS NULL OR status = $status) ' +
-        'ORDER BY added_at DESC, run_id DESC LIMIT $limit',
+    // A NULL filter parameter leaves that filter out.
+    listRuns: db.prepare(`SELECT ${runCols} FROM runs WHERE ${RUN_FILTERS} ${NEWEST_FIRST}`),
+    listRunsAfter: db.prepare(
+      `SELECT ${runCols} FROM runs WHERE (added_at, run_id) < ($after_at, $after_id) ` +
+        `AND ${RUN_FILTERS} ${NEWEST_FIRST}`,
     ),
     deliveriesOfRun: db.prepare(
       `SELECT ${dlvCols} FROM deliveries WHERE run_id = ? ORDER BY created_at, rowid`,
+    ),
+    deliveriesOfRuns: db.prepare(
+      `SELECT ${dlvCols} FROM deliveries WHERE run_id IN (SELECT value FROM json_each(?)) ` +
+        'ORDER BY created_at, rowid',
     ),
     insertRun: db.prepare(`INSERT OR IGNORE INTO runs (${runCols}) VALUES (${runValues})`),
     upsertRun: db.prepare(
@@ -233,6 +258,10 @@ function prepareStatements(db: DatabaseSync) {
         "(SELECT 1 FROM deliveries d WHERE d.run_id = runs.run_id AND d.state != 'delivered')",
     ),
     ping: db.prepare('SELECT 1 AS ok'),
+    getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
+    setMeta: db.prepare(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    ),
     // The first 410 is the one worth remembering.
     disableReceiver: db.prepare(
       'INSERT INTO disabled_receivers (url, disabled_at) VALUES (?, ?) ON CONFLICT (url) DO NOTHING',

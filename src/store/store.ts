@@ -1,6 +1,17 @@
 import type { Delivery, DeliveryState } from '../domain/delivery.js';
 import type { RunRecord } from '../domain/run.js';
 
+/** Deliveries by the run they belong to, each run's in the order given. */
+export function groupByRun(deliveries: Iterable<Delivery>): Map<string, Delivery[]> {
+  const byRun = new Map<string, Delivery[]>();
+  for (const d of deliveries) {
+    const list = byRun.get(d.runId);
+    if (list) list.push(d);
+    else byRun.set(d.runId, [d]);
+  }
+  return byRun;
+}
+
 export interface RunQuery {
   limit: number;
   after?: { addedAt: number; runId: string };
@@ -27,6 +38,8 @@ export interface Store {
   listRuns(query: RunQuery): RunRecord[];
   /** The deliveries one run owes or made, oldest first. */
   deliveriesOf(runId: string): Delivery[];
+  /** The same for a page of runs in one read, by run ID (runs without any are left out). */
+  deliveriesOfRuns(runIds: readonly string[]): Map<string, Delivery[]>;
   finishRun(record: RunRecord, deliveries: Delivery[]): void;
   pendingDeliveries(): Delivery[];
   listDeliveries(state?: DeliveryState): Delivery[];
@@ -47,6 +60,9 @@ export interface Store {
    * delivered (pending, dead-lettered, disabled) are kept, whatever their age, for replay.
    */
   prune(before: number, keepRunIds: ReadonlySet<string>): { runs: number; deliveries: number };
+  /** A small fact of the watcher's own (docs/api.md: when discovery began), or undefined. */
+  getMeta(key: string): string | undefined;
+  setMeta(key: string, value: string): void;
   /** For readiness: the store is open and answers. */
   isHealthy(): boolean;
   close(): void;

@@ -1,5 +1,5 @@
 import type { PollPolicy } from '../config/schema.js';
-import type { Progress, ProgressPoint } from '../domain/run.js';
+import type { Progress, ProgressPoint, RunRecord } from '../domain/run.js';
 
 export interface PollTiming {
   minMs: number;
@@ -19,6 +19,16 @@ export interface PollState {
   progress: Progress;
   /** How long the run has been watched: the clock of the plain `exponential` baseline. */
   watchedMs: number;
+}
+
+/** What the policy reads of a run's record: its last snapshot's total, its progress, its age. */
+export function pollStateOf(record: RunRecord, now: number): PollState {
+  return {
+    unchangedPolls: record.unchangedPolls,
+    totalSamples: record.snapshot?.runtime_params?.number_of_samples ?? null,
+    progress: record.progress,
+    watchedMs: now - record.addedAt,
+  };
 }
 
 /**

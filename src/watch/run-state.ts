@@ -18,7 +18,7 @@ import {
 } from '../domain/run.js';
 import type { WatchEvent } from '../logging.js';
 import { MAX_STATUS_CHARS, clip } from '../util/text.js';
-import { nextPollDelay, type PollTiming } from './poll-policy.js';
+import { nextPollDelay, pollStateOf, type PollTiming } from './poll-policy.js';
 import { crossedTenth, hasProgressed, samplesDone, trackProgress } from './progress.js';
 
 export type PollOutcome =
@@ -182,18 +182,7 @@ function applyRun(
     };
   }
 
-  const delay = nextPollDelay(
-    {
-      unchangedPolls: next.unchangedPolls,
-      totalSamples: total ?? null,
-      progress,
-      watchedMs: now - record.addedAt,
-    },
-    ctx.timing,
-    now,
-    ctx.random,
-  );
-  next.nextDueAt = now + delay;
+  next.nextDueAt = now + nextPollDelay(pollStateOf(next, now), ctx.timing, now, ctx.random);
   return {
     record: next,
     events,

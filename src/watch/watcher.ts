@@ -17,6 +17,7 @@ import { owedDeliveries } from '../notify/webhook-body.js';
 import type { Store } from '../store/store.js';
 import type { PollTiming } from './poll-policy.js';
 import { applyPoll, expireRun, type PollOutcome, type Transition } from './run-state.js';
+import type { RateLimiter } from './rate-limiter.js';
 import { Scheduler } from './scheduler.js';
 
 /** The config's sources of runs; the others are added at run time. */
@@ -38,8 +39,10 @@ export interface WatcherOptions {
   now?: () => number;
   random?: () => number;
   metrics?: MetricsRecorder;
-  /** Called after a run finishes (for exit-when-done and metrics). */
-  onRunFinished?: (runId: string, type: FinishType) => void;
+  /** The request-rate limit shared with the other callers of the API (discovery). */
+  limiter?: RateLimiter;
+  /** Called after a run stops being watched, finished or removed (for exit-when-done). */
+  onRunsChanged?: () => void;
 }
 
 /**
@@ -48,10 +51,13 @@ export interface WatcherOptions {
  * transaction before handing the deliveries to the worker.
  */
 export class Watcher {
-  readonly #o: Required<Omit<WatcherOptions, 'onRunFinished'>> &
-    Pick<WatcherOptions, 'onRunFinished'>;
+  readonly #o: Required<Omit<WatcherOptions, 'onRunsChanged' | 'limiter'>> &
+    Pick<WatcherOptions, 'onRunsChanged'>;
   readonly #runs = new Map<string, RunRecord>();
-  /** How each run this process was asked to watch has ended, including ones that ended before a restart. */
+  /**
+   * How each run the config lists has ended, including ones that ended before a restart: the
+   * exit code of EXIT_WHEN_DONE speaks of these only, not of runs added through the API.
+   */
   readonly #outcomes = new Map<string, FinishType>();
   readonly #scheduler: Scheduler;
   #listed: ReadonlySet<string> = new Set();
@@ -69,6 +75,7 @@ export class Watcher {
       poll: (runId) => this.#poll(runId),
       dueRuns: (until) => this.#dueRuns(until),
       onTick: (now) => this.#expireOverdue(now),
+      ...(options.limiter ? { limiter: options.limiter } : {}),
     });
   }
 
@@ -151,7 +158,7 @@ export class Watcher {
     if (this.#runs.has(runId)) return 'already_watched';
     const known = this.#o.store.getRun(runId);
     if (known?.outcome) {
-      this.#outcomes.set(runId, known.outcome);
+      if (this.#listed.has(runId)) this.#outcomes.set(runId, known.outcome);
       return 'already_finished';
     }
     const now = this.#o.now();
@@ -172,6 +179,18 @@ export class Watcher {
     return 'added';
   }
 
+  /**
+   * Polls a watched run as soon as the rate allows: another source (the account list) says it
+   * ended, and only the get-run answer carries what is reported (generated_files).
+   */
+  pollSoon(runId: string): void {
+    const record = this.#runs.get(runId);
+    if (!record || this.#scheduler.isBusy(runId)) return;
+    this.#scheduler.cancel(runId);
+    record.nextDueAt = this.#o.now();
+    this.#scheduler.plan(runId, record.nextDueAt);
+  }
+
   /** The record of a run being watched, as it is now (fresher than the store's). */
   activeRun(runId: string): RunRecord | undefined {
     return this.#runs.get(runId);
@@ -189,6 +208,7 @@ export class Watcher {
       runId,
       msg: 'run no longer watched',
     });
+    this.#o.onRunsChanged?.();
     return true;
   }
 
@@ -288,7 +308,7 @@ export class Watcher {
       next = record.nextDueAt;
     }
     for (const event of transition.events) logEvent(this.#o.logger, event);
-    if (transition.finish) this.#afterFinish(record.runId, transition.finish);
+    if (transition.finish) this.#afterFinish(transition.finish);
     return next;
   }
 
@@ -298,12 +318,12 @@ export class Watcher {
     this.#o.store.finishRun(storedRecord(record), deliveries);
     this.#runs.delete(record.runId);
     this.#reportedFields.delete(record.runId);
-    this.#outcomes.set(record.runId, type);
+    if (this.#listed.has(record.runId)) this.#outcomes.set(record.runId, type);
     this.#o.deliveries.enqueue(deliveries);
   }
 
-  #afterFinish(runId: string, type: FinishType): void {
+  #afterFinish(type: FinishType): void {
     this.#o.metrics.runFinished(type);
-    this.#o.onRunFinished?.(runId, type);
+    this.#o.onRunsChanged?.();
   }
 }

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { startApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
-import type { RunFetcher } from '../../src/dataframer/client.js';
+import type { DataFramerApi } from '../../src/dataframer/client.js';
 import type { Run } from '../../src/dataframer/schema.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { createLogSink } from '../helpers/log-sink.js';
@@ -15,7 +15,7 @@ const [RUN_A, RUN_B, RUN_C] = [
 ];
 
 // The composition root in-process, as probot's run(appFn, {env, log}) is tested: the real parts
-// wired by startApp, with the API replaced through its injection point (a RunFetcher) and the
+// wired by startApp, with the API replaced through its injection point (a DataFramerApi) and the
 // store kept in memory, so what the app did can be read back without a child process.
 
 const world = useWorld();
@@ -27,18 +27,19 @@ afterEach(async () => {
 /** Answers each run's statuses in turn, then the last one for good. */
 function scriptedApi(script: Record<string, string[]>) {
   const asked: string[] = [];
-  const fetcher: RunFetcher = {
+  const fetcher: DataFramerApi = {
     readRun(runId) {
       asked.push(runId);
       const statuses = script[runId] ?? ['PENDING'];
       const status = statuses.length > 1 ? statuses.shift()! : statuses[0]!;
       return Promise.resolve({ run: runBody({ id: runId, status }) as Run, invalidFields: [] });
     },
+    listRuns: () => Promise.reject(new Error('the account list is not scripted')),
   };
   return { fetcher, asked };
 }
 
-async function start(env: Record<string, string>, fetcher: RunFetcher) {
+async function start(env: Record<string, string>, fetcher: DataFramerApi) {
   const logs = createLogSink();
   const store = new MemoryStore();
   const fullEnv: Record<string, string> = { HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', ...env };
@@ -47,7 +48,7 @@ async function start(env: Record<string, string>, fetcher: RunFetcher) {
     cwd: process.cwd(),
     logDestination: logs.stream,
     store,
-    fetcher,
+    api: fetcher,
   });
   apps.push(app);
   return { app, logs, store, env: fullEnv };
