@@ -3,7 +3,9 @@
  * part in its own process on 127.0.0.1: the 200-run comparison of the three poll policies and
  * the 10,000-run scale run. Prints the tables and writes bench/RESULTS.md. Takes about 6 minutes.
  *
- * `npm run bench -- comparison` or `-- scale` runs one part (printed only, RESULTS.md untouched).
+ * `npm run bench -- comparison`, `-- scale`, `-- replay` or `-- intake` runs one part (printed
+ * only, RESULTS.md untouched). `intake` adds 1,000 runs through the run API to a watcher with
+ * 10,000, at two rate caps.
  *
  * `npm run bench -- soak [--minutes 10]` is the soak, never part of the default run: 1,000 runs
  * polled for 10 minutes with faults on; it writes (or replaces) the Soak section of RESULTS.md,
@@ -18,6 +20,7 @@ import { fixed, machine, mb, met, ratio, seconds, table } from './report.js';
 import { FANOUT_CAPS, runScale, SCALE_RUNS, V8_YOUNG_GEN, type ScaleResult } from './scale.js';
 import { mean, percentile } from './stats.js';
 import { present } from './analysis.js';
+import { INTAKE_ADDED, INTAKE_WATCHED, runIntake, type IntakeResult } from './intake.js';
 import { REPLAY_SEEDS, replayTable, RUN_KINDS } from './replay.js';
 import {
   runSoak,
@@ -267,6 +270,47 @@ function targetsTable(results: PolicyResult[]): string {
   );
 }
 
+function intakeSection(results: IntakeResult[]): string {
+  const ms = (value: number) => `${fixed(value, 0)} ms`;
+  return (
+    `## ${INTAKE_ADDED.toLocaleString('en')} runs added through the API to a watcher with ` +
+    `${INTAKE_WATCHED.toLocaleString('en')}\n\n` +
+    'Scale settings (`POLL_MIN_INTERVAL_MS=5000`) with `POLL_MAX_INTERVAL_MS=10000`, so the ' +
+    '10,000 runs want about 1,000 polls a second and the rate cap is always used up: the case ' +
+    'where a new run could wait behind all the others. The 10,000 runs come from the config ' +
+    'file, were each looked at once by an earlier start, and none ends during the bench. ' +
+    'After 10 s of warm-up, the ' +
+    '1,000 runs are added 10 per `POST /api/runs`, one request after the other. A run never ' +
+    'looked at goes ahead of the polls waiting for the rate limit, so the new runs get the ' +
+    "key's whole budget until each has been seen; at 20 requests a second, 1,000 first looks " +
+    'still take 50 s, so most cannot be within 5 s at that cap; the second column raises it ' +
+    'to 250.\n\n' +
+    table(
+      ['figure', ...results.map((r) => `POLL_RATE_PER_SECOND=${r.ratePerSecond}`)],
+      (
+        [
+          [
+            'POST /api/runs (10 runs), p50 / p95 / max',
+            (r) => `${ms(r.postP50Ms)} / ${ms(r.postP95Ms)} / ${ms(r.postMaxMs)}`,
+          ],
+          ['GET /api/runs?limit=100, p95', (r) => ms(r.listP95Ms)],
+          [
+            'added to first poll, p50 / p95 / max',
+            (r) =>
+              `${seconds(r.firstPollP50Ms)} / ${seconds(r.firstPollP95Ms)} / ${seconds(r.firstPollMaxMs)}`,
+          ],
+          [
+            'first poll within POLL_MIN_INTERVAL_MS (5 s)',
+            (r) => `${r.firstPollWithinMin} of ${INTAKE_ADDED}`,
+          ],
+          ['first looks per second', (r) => fixed(r.firstLooksPerSecond, 1)],
+          ['never polled', (r) => String(r.neverPolled)],
+        ] as [string, (r: IntakeResult) => string][]
+      ).map(([label, cell]) => [label, ...results.map(cell)]),
+    )
+  );
+}
+
 async function main(): Promise<void> {
   process.once('SIGINT', () => {
     stopAll();
@@ -338,6 +382,11 @@ async function main(): Promise<void> {
           'measures.\n\n' +
           `### Steady state\n\n${steadyTable(scale)}\n\n### Start and fan-out\n\n${scaleTable(scale)}`,
       );
+    }
+    if (want('intake')) {
+      log(`intake: ${INTAKE_ADDED} runs added through the API to ${INTAKE_WATCHED} (about 1 min)`);
+      const atDefault = await runIntake(baseDir, log, 20);
+      sections.push(intakeSection([atDefault, await runIntake(baseDir, log, 250)]));
     }
     if (want('soak')) {
       log(`soak: ${SOAK_RUNS} runs for ${soakMinutes} min`);

@@ -50,6 +50,8 @@ export class MemoryStore implements Store {
   deliveriesOfRuns(runIds: readonly string[]): Map<string, Delivery[]> {
     const wanted = new Set(runIds);
     const chosen = [...this.#deliveries.values()].filter((d) => wanted.has(d.runId));
+    // Oldest first, as the SQLite store; a stable sort keeps the save order of ties.
+    chosen.sort((a, b) => a.createdAt - b.createdAt);
     return groupByRun(chosen.map((d) => ({ ...d })));
   }
   finishRun(record: RunRecord, deliveries: Delivery[]): void {

@@ -16,6 +16,11 @@ export interface SchedulerOptions {
   dueRuns: (until: number) => Iterable<DueRun>;
   /** Called at the start of every tick, before planning (watch timeouts, liveness). */
   onTick?: (now: number) => void;
+  /**
+   * A run not looked at yet: its poll goes ahead of the others waiting for the rate limit, so a
+   * run added while thousands are polled is seen within a moment, not behind all of them.
+   */
+  isFirstLook?: (runId: string) => boolean;
   now?: () => number;
   limiter?: RateLimiter;
 }
@@ -33,6 +38,7 @@ export class Scheduler {
   readonly #planned = new Map<string, NodeJS.Timeout>();
   readonly #inFlight = new Set<string>();
   readonly #queue: string[] = [];
+  readonly #firstLooks: string[] = [];
   readonly #idleWaiters: (() => void)[] = [];
   #job: CronJob | null = null;
   #windowEnd = 0;
@@ -86,7 +92,7 @@ export class Scheduler {
     const timer = setTimeout(
       () => {
         this.#planned.delete(runId);
-        this.#queue.push(runId);
+        (this.#options.isFirstLook?.(runId) ? this.#firstLooks : this.#queue).push(runId);
         this.#inFlight.add(runId);
         this.#pump();
       },
@@ -105,8 +111,9 @@ export class Scheduler {
   #active = 0;
 
   #pump(): void {
-    while (this.#active < this.#options.concurrency && this.#queue.length > 0) {
-      const runId = this.#queue.shift()!;
+    while (this.#active < this.#options.concurrency) {
+      const runId = this.#firstLooks.shift() ?? this.#queue.shift();
+      if (runId === undefined) return;
       this.#active += 1;
       void this.#dispatch(runId);
     }
@@ -134,7 +141,8 @@ export class Scheduler {
     await this.#job?.stop();
     for (const timer of this.#planned.values()) clearTimeout(timer);
     this.#planned.clear();
-    for (const runId of this.#queue.splice(0)) this.#inFlight.delete(runId);
+    for (const runId of [...this.#firstLooks.splice(0), ...this.#queue.splice(0)])
+      this.#inFlight.delete(runId);
     if (this.#active > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }
 }

@@ -74,6 +74,7 @@ export class Watcher {
       now: this.#o.now,
       poll: (runId) => this.#poll(runId),
       dueRuns: (until) => this.#dueRuns(until),
+      isFirstLook: (runId) => isUnseen(this.#runs.get(runId)),
       onTick: (now) => this.#expireOverdue(now),
       ...(options.limiter ? { limiter: options.limiter } : {}),
     });
@@ -326,4 +327,14 @@ export class Watcher {
     this.#o.metrics.runFinished(type);
     this.#o.onRunsChanged?.();
   }
+}
+
+/** Never polled yet: no answer, and no failed attempt either. */
+function isUnseen(record: RunRecord | undefined): boolean {
+  return (
+    record !== undefined &&
+    record.lastPolledAt === null &&
+    record.unchangedPolls === 0 &&
+    record.notFoundCount === 0
+  );
 }

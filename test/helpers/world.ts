@@ -86,6 +86,8 @@ export interface ScenarioOptions<R extends readonly unknown[], W extends Watcher
   apiKey?: string;
   /** The simulated API's clock (Date.now unless given): the runs' timelines follow it. */
   clock?: () => number;
+  /** Finished runs the simulated account made before the start (its list shows them). */
+  history?: number;
   /** The receivers, in order: one plain receiver unless given; `[]` for none. */
   receivers?: { [K in keyof R]: ReceiverSpec };
   /** Env over the rest; it wins. */
@@ -128,8 +130,9 @@ export function useWorld() {
     faults: Faults = {},
     apiKey = API_KEY,
     now: () => number = Date.now,
+    history = 0,
   ) {
-    const simulator = new Simulator({ scenario, apiKey, faults, seed: 7, now });
+    const simulator = new Simulator({ scenario, apiKey, faults, seed: 7, now, history });
     const url = await simulator.listen();
     cleanups.push(() => simulator.close());
     return { simulator, url };
@@ -165,7 +168,7 @@ export function useWorld() {
     const { runs } = options;
     const built = 'runs' in runs ? runs : generateScenario({ startSpreadMs: 0, ...runs });
     const ids = built.runs.map((run) => run.runId);
-    const served = await api(built, options.faults, options.apiKey, options.clock);
+    const served = await api(built, options.faults, options.apiKey, options.clock, options.history);
     const receivers: { receiver: DemoReceiver; url: string }[] = [];
     const receiverUrls: string[] = [];
     const specs: readonly ReceiverSpec[] = options.receivers ?? [{}];

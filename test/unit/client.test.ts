@@ -286,3 +286,53 @@ describe('DataFramerClient.readRun', () => {
     expect(serialized).not.toContain(KEY);
   });
 });
+
+describe('DataFramerClient.listRuns', () => {
+  const LIST = '/api/dataframer/runs/';
+  const listed = (id: string, status = 'PROCESSING') => {
+    const { runtime_params: _params, generated_files: _files, ...item } = runBody({ id, status });
+    return item;
+  };
+  const A = '11111111-1111-4111-8111-111111111111';
+  const B = '22222222-2222-4222-8222-222222222222';
+
+  it('reads the list with the key, and reports its size', async () => {
+    const body = [listed(A), listed(B, 'SUCCEEDED')];
+    api().get(LIST).matchHeader('authorization', `Bearer ${KEY}`).reply(200, body);
+    const list = await makeClient().client.listRuns();
+    expect(list.runs.map((r) => [r.id, r.status])).toEqual([
+      [A, 'PROCESSING'],
+      [B, 'SUCCEEDED'],
+    ]);
+    expect(list).toMatchObject({ invalidItems: 0, bytes: JSON.stringify(body).length });
+  });
+
+  it('skips an item that breaks the spec, and counts it, instead of failing the list', async () => {
+    api()
+      .get(LIST)
+      .reply(200, [listed(A), { id: 'not-a-uuid', status: 'PENDING' }, { status: 7 }, listed(B)]);
+    const list = await makeClient().client.listRuns();
+    expect(list.runs.map((r) => r.id)).toEqual([A, B]);
+    expect(list.invalidItems).toBe(2);
+  });
+
+  it('fails a body that is not a JSON array as an invalid response', async () => {
+    api().get(LIST).reply(200, { results: [] });
+    const error = await failureOf(makeClient().client.listRuns());
+    expect(error).toBeInstanceOf(InvalidResponseError);
+    expect((error as Error).message).toBe('the run list: body is not a JSON array');
+  });
+
+  it('retries a 503 and names the list in a lasting failure', async () => {
+    api()
+      .get(LIST)
+      .reply(503, 'busy')
+      .get(LIST)
+      .reply(200, [listed(A)]);
+    expect((await makeClient().client.listRuns()).runs).toHaveLength(1);
+    api().get(LIST).times(4).reply(502, 'bad gateway');
+    const error = await failureOf(makeClient().client.listRuns());
+    expect(error).toBeInstanceOf(TransientError);
+    expect((error as Error).message).toBe('GET the run list answered 502');
+  });
+});

@@ -542,3 +542,174 @@ describe('loadConfig: EXIT_WHEN_DONE needs runs', () => {
     expect(load({ CONFIG_FILE: 'w.json', EXIT_WHEN_DONE: 'true' }, dir).exitWhenDone).toBe(true);
   });
 });
+
+describe('loadConfig: where each run is listed', () => {
+  const RUN_C = 'a0b1c2d3-e4f5-4a6b-8c7d-8e9f00112233';
+
+  it('gives the env runs as env and the file-only runs as file, a run in both as env', () => {
+    const dir = emptyDir();
+    writeFileSync(path.join(dir, 'w.json'), JSON.stringify({ watchRunIds: [RUN_B, RUN_C] }));
+    const config = load({ CONFIG_FILE: 'w.json', WATCH_RUN_IDS: `${RUN_A},${RUN_B}` }, dir);
+    expect(config.runSources).toEqual(
+      new Map([
+        [RUN_A, 'env'],
+        [RUN_B, 'env'],
+        [RUN_C, 'file'],
+      ]),
+    );
+    expect([...config.runSources.keys()]).toEqual(config.watchRunIds);
+  });
+
+  it('matches a run in both whatever its case, and a run the env lists twice', () => {
+    const dir = emptyDir();
+    writeFileSync(path.join(dir, 'w.yaml'), `watchRunIds:\n  - ${RUN_A}\n  - ${RUN_B}\n`);
+    const config = load(
+      { CONFIG_FILE: 'w.yaml', WATCH_RUN_IDS: `${RUN_A.toUpperCase()} ${RUN_A}` },
+      dir,
+    );
+    expect(config.runSources).toEqual(
+      new Map([
+        [RUN_A, 'env'],
+        [RUN_B, 'file'],
+      ]),
+    );
+  });
+
+  it('has only env runs without a file, only file runs without WATCH_RUN_IDS', () => {
+    expect(load({ WATCH_RUN_IDS: RUN_A }).runSources).toEqual(new Map([[RUN_A, 'env']]));
+    const dir = emptyDir();
+    writeFileSync(path.join(dir, 'w.json'), JSON.stringify({ watchRunIds: [RUN_A, RUN_B] }));
+    expect(load({ CONFIG_FILE: 'w.json' }, dir).runSources).toEqual(
+      new Map([
+        [RUN_A, 'file'],
+        [RUN_B, 'file'],
+      ]),
+    );
+    // A blank WATCH_RUN_IDS is no list: the file's runs stay the file's.
+    expect(load({ CONFIG_FILE: 'w.json', WATCH_RUN_IDS: ' ' }, dir).runSources).toEqual(
+      new Map([
+        [RUN_A, 'file'],
+        [RUN_B, 'file'],
+      ]),
+    );
+    expect(load({}).runSources.size).toBe(0);
+  });
+
+  it('gives the sources of the file as it is now on a reload', () => {
+    const dir = emptyDir();
+    const file = path.join(dir, 'w.json');
+    writeFileSync(file, JSON.stringify({ watchRunIds: [RUN_B] }));
+    const env = { DATAFRAMER_API_KEY: 'key-123', CONFIG_FILE: 'w.json', WATCH_RUN_IDS: RUN_A };
+    const config = loadConfig(env, dir);
+    writeFileSync(file, JSON.stringify({ watchRunIds: [RUN_C] }));
+    expect(loadConfig(env, dir, { requireFile: config.configFile }).runSources).toEqual(
+      new Map([
+        [RUN_A, 'env'],
+        [RUN_C, 'file'],
+      ]),
+    );
+  });
+});
+
+describe('loadConfig: the run API and account discovery', () => {
+  const TOKEN = 'a'.repeat(32);
+
+  it('defaults to no API and no discovery', () => {
+    const config = load({});
+    expect(config).toMatchObject({
+      discoverRuns: false,
+      discoveryIntervalMs: 30_000,
+      discoverSpecIds: [],
+      discoverCreatedBy: [],
+    });
+    expect(config.adminToken).toBeUndefined();
+    expect(config.discoverSince).toBeUndefined();
+  });
+
+  it('reads the discovery settings from env', () => {
+    const config = load({
+      DISCOVER_RUNS: 'true',
+      DISCOVERY_INTERVAL_MS: '60000',
+      DISCOVER_SINCE: '2026-12-01T00:00:00Z',
+      DISCOVER_SPEC_IDS: `${RUN_A.toUpperCase()}, ${RUN_B}`,
+      DISCOVER_CREATED_BY: 'ana@example.com bob@example.org',
+      ADMIN_TOKEN: ` ${TOKEN} `,
+    });
+    expect(config).toMatchObject({
+      discoverRuns: true,
+      discoveryIntervalMs: 60_000,
+      discoverSince: '2026-12-01T00:00:00Z',
+      discoverSpecIds: [RUN_A, RUN_B],
+      discoverCreatedBy: ['ana@example.com', 'bob@example.org'],
+      adminToken: TOKEN,
+    });
+    expect(load({ DISCOVER_RUNS: 'false' }).discoverRuns).toBe(false);
+  });
+
+  it('reads them from the config file', () => {
+    const dir = emptyDir();
+    writeFileSync(
+      path.join(dir, 'w.json'),
+      JSON.stringify({
+        discoverRuns: true,
+        discoverSince: '2026-12-01T00:00:00+01:00',
+        adminToken: TOKEN,
+      }),
+    );
+    expect(load({ CONFIG_FILE: 'w.json' }, dir)).toMatchObject({
+      discoverRuns: true,
+      discoverSince: '2026-12-01T00:00:00+01:00',
+      adminToken: TOKEN,
+    });
+  });
+
+  it.each<[string, Record<string, string>, string, RegExp]>([
+    ['a short ADMIN_TOKEN', { ADMIN_TOKEN: 'a'.repeat(31) }, 'ADMIN_TOKEN', /at least 32/],
+    ['DISCOVER_SINCE not ISO 8601', { DISCOVER_SINCE: 'yesterday' }, 'DISCOVER_SINCE', /ISO/],
+    ['DISCOVER_SINCE as a date only', { DISCOVER_SINCE: '2026-12-01' }, 'DISCOVER_SINCE', /ISO/],
+    [
+      'DISCOVER_SPEC_IDS with a non-UUID',
+      { DISCOVER_SPEC_IDS: `${RUN_A},spec-1` },
+      'DISCOVER_SPEC_IDS (item 2)',
+      /UUID.*spec-1/,
+    ],
+    [
+      'DISCOVER_CREATED_BY with a non-email',
+      { DISCOVER_CREATED_BY: 'ana@example.com,bob' },
+      'DISCOVER_CREATED_BY (item 2)',
+      /email/,
+    ],
+    [
+      'DISCOVER_RUNS not a boolean',
+      { DISCOVER_RUNS: 'sometimes' },
+      'DISCOVER_RUNS',
+      /true or false/,
+    ],
+    [
+      'DISCOVERY_INTERVAL_MS of zero',
+      { DISCOVERY_INTERVAL_MS: '0' },
+      'DISCOVERY_INTERVAL_MS',
+      /greater than 0/,
+    ],
+  ])('rejects %s, naming the setting', (_name, env, setting, problem) => {
+    const error = configError(env);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.setting).toBe(setting);
+    expect(error.problem).toMatch(problem);
+  });
+
+  it('never shows a rejected ADMIN_TOKEN', () => {
+    const error = configError({ ADMIN_TOKEN: 'tok_SUPERSECRET' });
+    expect(error.setting).toBe('ADMIN_TOKEN');
+    expect(error.message).not.toContain('SUPERSECRET');
+  });
+
+  it('names the file key for a bad discovery setting in the file', () => {
+    expect(fileError('w.json', JSON.stringify({ discoverSince: 'soon' })).setting).toBe(
+      'w.json: discoverSince',
+    );
+    expect(fileError('w.json', JSON.stringify({ adminToken: 'short' })).setting).toBe(
+      'w.json: adminToken',
+    );
+  });
+});

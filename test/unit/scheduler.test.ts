@@ -25,6 +25,21 @@ function setup(due: Record<string, number>, options: Partial<SchedulerOptions> =
 }
 
 describe('Scheduler', () => {
+  it('puts a first look ahead of the polls waiting for the rate limit', async () => {
+    // 10 polls a second, one at a time: 20 runs due at 0 are a 2 s queue; `new` joins it at 0.5 s.
+    const due = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`old-${i}`, 0]));
+    const { scheduler, polls } = setup(
+      { ...due, new: 500 },
+      { concurrency: 1, ratePerSecond: 10, isFirstLook: (runId) => runId === 'new' },
+    );
+    scheduler.tick(5_000);
+    await jest.advanceTimersByTimeAsync(5_000);
+    const at = polls.find((p) => p.runId === 'new')!.at;
+    expect(at).toBeLessThanOrEqual(700); // the next free slot, not after the 20 queued ones
+    expect(polls).toHaveLength(21);
+    await scheduler.stop();
+  });
+
   it('polls each due run at its own due time, not at the tick', async () => {
     const { scheduler, polls } = setup({ a: 0, b: 1_500, c: 4_200, later: 7_000 });
     scheduler.tick(5_000);

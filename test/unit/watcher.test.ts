@@ -4,16 +4,21 @@ import { Run } from '../../src/dataframer/schema.js';
 import { createLogger } from '../../src/logging.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { Delivery } from '../../src/domain/delivery.js';
-import { Watcher } from '../../src/watch/watcher.js';
+import { newRunRecord } from '../../src/domain/run.js';
+import { Watcher, type ConfigSource } from '../../src/watch/watcher.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { runBody } from '../helpers/run-body.js';
 import { useFakeClock } from '../helpers/fake-clock.js';
 
 const A = '11111111-1111-4111-8111-111111111111';
 const B = '22222222-2222-4222-8222-222222222222';
+const C = '33333333-3333-4333-8333-333333333333';
+const D = '44444444-4444-4444-8444-444444444444';
 
 /** Runs as WATCH_RUN_IDS lists them. */
 const envRuns = (ids: string[]) => new Map(ids.map((id) => [id, 'env' as const]));
+/** Runs as the merged config lists them: WATCH_RUN_IDS and the config file's `watchRunIds`. */
+const configRuns = (runs: Record<string, ConfigSource>) => new Map(Object.entries(runs));
 
 useFakeClock(1_000_000);
 
@@ -183,6 +188,149 @@ describe('Watcher and what a body may hold', () => {
     // Each file with the spec's fields only.
     expect((data['generated_files'] as unknown[])[0]).toEqual({ id: 'f0', path: 'out/0.csv' });
     expect(enqueued[0]!.body.length).toBeLessThan(100_000);
+    await watcher.stop();
+  });
+});
+
+describe('Watcher and where runs come from', () => {
+  it('drops a run the file no longer lists on a reload, keeping the env runs it still carries', async () => {
+    const { watcher, store, sink } = setup();
+    watcher.start(configRuns({ [A]: 'env', [B]: 'file' }));
+    await jest.advanceTimersByTimeAsync(10);
+    // A reload re-reads the same env: the env's runs are in every run list it applies.
+    expect(watcher.reconcile(configRuns({ [A]: 'env' }))).toEqual({ added: 0, removed: 1 });
+    expect(watcher.activeRun(A)?.source).toBe('env');
+    expect(watcher.activeRun(B)).toBeUndefined();
+    expect(store.getRun(B)).toBeUndefined();
+    expect([...watcher.listedRunIds]).toEqual([A]);
+    expect(sink.byEvent('run.removed').map((l) => l.run_id)).toEqual([B]);
+    await watcher.stop();
+  });
+
+  it('never removes a run added through the API or by discovery on a reload', async () => {
+    const { watcher, store, calls } = setup();
+    watcher.start(configRuns({ [A]: 'file' }));
+    expect(watcher.addRun(C, 'api')).toBe('added');
+    expect(watcher.addRun(D, 'discovery')).toBe('added');
+    expect(watcher.reconcile(configRuns({}))).toEqual({ added: 0, removed: 1 });
+    expect(watcher.activeCount).toBe(2);
+    expect(watcher.activeRun(C)?.source).toBe('api');
+    expect(watcher.activeRun(D)?.source).toBe('discovery');
+    expect(store.getRun(C)?.source).toBe('api');
+    expect(store.getRun(D)?.source).toBe('discovery');
+    // Still polled, too.
+    await jest.advanceTimersByTimeAsync(10);
+    expect(calls.sort()).toEqual([C, D]);
+    await watcher.stop();
+  });
+
+  it('takes a run moved from the file to the env for an env run, in the store too', async () => {
+    const { watcher, store, sink } = setup();
+    watcher.start(configRuns({ [A]: 'file', [B]: 'file' }));
+    expect(watcher.reconcile(configRuns({ [A]: 'env', [B]: 'file' }))).toEqual({
+      added: 0,
+      removed: 0,
+    });
+    expect(watcher.activeRun(A)?.source).toBe('env');
+    expect(store.getRun(A)?.source).toBe('env');
+    expect(store.getRun(B)?.source).toBe('file');
+    // Neither removed nor added again: the same run, watched on.
+    expect(sink.byEvent('run.removed')).toEqual([]);
+    expect(sink.byEvent('run.added').map((l) => [l.run_id, l['source']])).toEqual([
+      [A, 'file'],
+      [B, 'file'],
+    ]);
+    await watcher.stop();
+  });
+
+  it('takes the source the config gives a stored run after a restart', async () => {
+    const { watcher, store } = setup();
+    watcher.start(configRuns({ [A]: 'file' }));
+    await jest.advanceTimersByTimeAsync(10);
+    await watcher.stop();
+    expect(store.getRun(A)?.source).toBe('file');
+    const again = setup(store);
+    again.watcher.start(configRuns({ [A]: 'env' }));
+    expect(again.watcher.activeRun(A)?.source).toBe('env');
+    expect(store.getRun(A)?.source).toBe('env');
+    expect(store.loadActiveRuns().map((r) => [r.runId, r.source])).toEqual([[A, 'env']]);
+    await again.watcher.stop();
+  });
+
+  it('answers addRun with added, already_watched or already_finished', async () => {
+    const { watcher, store, status, calls } = setup();
+    status[B] = 'SUCCEEDED';
+    watcher.start(envRuns([A]));
+    expect(watcher.addRun(A, 'api')).toBe('already_watched');
+    expect(watcher.activeRun(A)?.source).toBe('env'); // the first source stays
+    expect(watcher.addRun(B, 'api')).toBe('added');
+    expect(watcher.addRun(B, 'discovery')).toBe('already_watched');
+    await jest.advanceTimersByTimeAsync(10);
+    expect(store.getRun(B)).toMatchObject({ outcome: 'run.succeeded', source: 'api' });
+    expect(watcher.addRun(B, 'api')).toBe('already_finished');
+    expect(watcher.addRun(B, 'discovery')).toBe('already_finished');
+    expect(watcher.activeRun(B)).toBeUndefined();
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(calls.filter((id) => id === B)).toEqual([B]);
+    await watcher.stop();
+  });
+
+  it('answers already_finished for a run the store knew as finished before the start', async () => {
+    const store = new MemoryStore();
+    store.addRun({
+      ...newRunRecord(C, 500_000, 500_000, 'discovery'),
+      status: 'FAILED',
+      finishedAt: 600_000,
+      outcome: 'run.failed',
+    });
+    const { watcher, calls } = setup(store);
+    watcher.start(envRuns([]));
+    expect(watcher.addRun(C, 'api')).toBe('already_finished');
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(calls).toEqual([]);
+    expect(watcher.activeCount).toBe(0);
+    expect(store.getRun(C)?.source).toBe('discovery');
+    await watcher.stop();
+  });
+
+  it('answers removeRun with false for a run it does not watch', async () => {
+    const { watcher, store, status, sink } = setup();
+    status[B] = 'CANCELED';
+    watcher.start(envRuns([B]));
+    expect(watcher.removeRun(A)).toBe(false);
+    watcher.addRun(C, 'api');
+    expect(watcher.removeRun(C)).toBe(true);
+    expect(store.getRun(C)).toBeUndefined();
+    expect(watcher.removeRun(C)).toBe(false);
+    await jest.advanceTimersByTimeAsync(10);
+    // A finished run is no longer watched either, and stays in the store.
+    expect(watcher.removeRun(B)).toBe(false);
+    expect(store.getRun(B)?.outcome).toBe('run.canceled');
+    expect(sink.byEvent('run.removed').map((l) => l.run_id)).toEqual([C]);
+    await watcher.stop();
+  });
+
+  it('keeps outcomes of the runs the config lists only, not of API or discovery runs', async () => {
+    const { watcher, status, enqueued } = setup();
+    status[A] = 'SUCCEEDED';
+    status[C] = 'FAILED';
+    status[D] = 'CANCELED';
+    watcher.start(envRuns([A]));
+    watcher.addRun(C, 'api');
+    watcher.addRun(D, 'discovery');
+    await jest.advanceTimersByTimeAsync(10);
+    // All three finished and are notified of...
+    expect(enqueued.map((d) => d.runId).sort()).toEqual([A, C, D].sort());
+    // ...but the exit code speaks of the configured one alone.
+    expect([...watcher.outcomes]).toEqual([[A, 'run.succeeded']]);
+    // Once finished, a run the config then lists counts: its outcome is read from the store.
+    watcher.reconcile(configRuns({ [A]: 'env', [C]: 'file' }));
+    expect(new Map(watcher.outcomes)).toEqual(
+      new Map([
+        [A, 'run.succeeded'],
+        [C, 'run.failed'],
+      ]),
+    );
     await watcher.stop();
   });
 });
