@@ -132,6 +132,14 @@ export class Watcher {
   reconcile(configured: ReadonlyMap<string, ConfigSource>): { added: number; removed: number } {
     const wanted = new Set(configured.keys());
     this.#listed = wanted;
+    // The exit code speaks of the runs still listed only.
+    for (const runId of [...this.#outcomes.keys()])
+      if (!wanted.has(runId)) this.#outcomes.delete(runId);
+    // Added before any is removed: a removal may be the last change EXIT_WHEN_DONE waits for,
+    // and the runs the new list adds must count by then.
+    let added = 0;
+    for (const [runId, source] of configured)
+      if (this.addRun(runId, source) === 'added') added += 1;
     let removed = 0;
     for (const record of [...this.#runs.values()]) {
       const source = configured.get(record.runId);
@@ -145,12 +153,6 @@ export class Watcher {
         this.#o.store.saveRun(record);
       }
     }
-    // The exit code speaks of the runs still listed only.
-    for (const runId of [...this.#outcomes.keys()])
-      if (!wanted.has(runId)) this.#outcomes.delete(runId);
-    let added = 0;
-    for (const [runId, source] of configured)
-      if (this.addRun(runId, source) === 'added') added += 1;
     return { added, removed };
   }
 

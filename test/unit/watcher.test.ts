@@ -5,7 +5,7 @@ import { createLogger } from '../../src/logging.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { Delivery } from '../../src/domain/delivery.js';
 import { newRunRecord } from '../../src/domain/run.js';
-import { Watcher, type ConfigSource } from '../../src/watch/watcher.js';
+import { Watcher, type WatcherOptions, type ConfigSource } from '../../src/watch/watcher.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { runBody } from '../helpers/run-body.js';
 import { useFakeClock } from '../helpers/fake-clock.js';
@@ -23,7 +23,7 @@ const configRuns = (runs: Record<string, ConfigSource>) => new Map(Object.entrie
 useFakeClock(1_000_000);
 
 /** A Watcher on a MemoryStore with a scripted fetcher; `status[id]` is what the API says now. */
-function setup(store = new MemoryStore()) {
+function setup(store = new MemoryStore(), extra: Partial<WatcherOptions> = {}) {
   const status: Record<string, string> = {};
   /** A raw body to answer with instead, read as the client reads it. */
   const bodies: Record<string, Record<string, unknown>> = {};
@@ -55,6 +55,7 @@ function setup(store = new MemoryStore()) {
     notFoundAfterMs: 60_000,
     maxWatchMs: 60_000,
     random: () => 0,
+    ...extra,
   });
   return { watcher, store, status, bodies, gates, calls, sink, enqueued };
 }
@@ -193,6 +194,17 @@ describe('Watcher and what a body may hold', () => {
 });
 
 describe('Watcher and where runs come from', () => {
+  it('adds the new list before it removes: a removal never finds the watcher empty in between', () => {
+    const seen: number[] = [];
+    const { watcher } = setup(new MemoryStore(), {
+      onRunsChanged: () => seen.push(watcher.activeCount),
+    });
+    watcher.start(configRuns({ [A]: 'file' }));
+    // A config that swaps run A for run B: with EXIT_WHEN_DONE, an empty moment would end it.
+    expect(watcher.reconcile(configRuns({ [B]: 'file' }))).toEqual({ added: 1, removed: 1 });
+    expect(seen).toEqual([1]);
+  });
+
   it('drops a run the file no longer lists on a reload, keeping the env runs it still carries', async () => {
     const { watcher, store, sink } = setup();
     watcher.start(configRuns({ [A]: 'env', [B]: 'file' }));
