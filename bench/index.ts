@@ -304,7 +304,7 @@ function intakeSection(results: IntakeResult[]): string {
             (r) => `${r.firstPollWithinMin} of ${INTAKE_ADDED}`,
           ],
           ['first looks per second', (r) => fixed(r.firstLooksPerSecond, 1)],
-          ['never polled', (r) => String(r.neverPolled)],
+          ['never polled (the bench waits 1,000 / cap + 10 s)', (r) => String(r.neverPolled)],
         ] as [string, (r: IntakeResult) => string][]
       ).map(([label, cell]) => [label, ...results.map(cell)]),
     )
