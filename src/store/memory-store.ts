@@ -26,9 +26,6 @@ export class MemoryStore implements Store {
   saveRun(record: RunRecord): void {
     this.#runs.set(record.runId, structuredClone(record));
   }
-  removeRun(runId: string): void {
-    this.#runs.delete(runId);
-  }
   listRuns({ limit, after, state, status }: RunQuery): RunRecord[] {
     type Key = Pick<RunRecord, 'addedAt' | 'runId'>;
     const newestFirst = (a: Key, b: Key) =>

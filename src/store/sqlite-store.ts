@@ -62,10 +62,6 @@ export class SqliteStore implements Store {
     this.#sql.upsertRun.run(runParams(record));
   }
 
-  removeRun(runId: string): void {
-    this.#sql.deleteRun.run(runId);
-  }
-
   listRuns(query: RunQuery): RunRecord[] {
     const filters = {
       state: query.state ?? null,

@@ -30,7 +30,6 @@ export interface Store {
   /** Inserts a new run; false when the run is already known (watched or finished). */
   addRun(record: RunRecord): boolean;
   saveRun(record: RunRecord): void;
-  removeRun(runId: string): void;
   /**
    * Runs newest first (by added_at, then run_id), a page at a time: `after` is the last run of
    * the previous page. Filters by whether the run finished and by its last status.

@@ -15,7 +15,7 @@ export const DISCOVER_SINCE_KEY = 'discover_since';
 export interface DiscoveryOptions {
   lister: { listRuns(): Promise<RunList> };
   watcher: Pick<Watcher, 'addRun' | 'activeRun' | 'pollSoon'>;
-  store: Pick<Store, 'getMeta' | 'setMeta'>;
+  store: Pick<Store, 'getMeta' | 'setMeta' | 'getRun'>;
   /** Shared with the per-run polls: the list is one more request on the same key. */
   limiter: Pick<RateLimiter, 'take'>;
   intervalMs: number;
@@ -131,6 +131,8 @@ export class Discovery {
     if (this.#specIds.size > 0 && !this.#specIds.has(run.spec_id?.toLowerCase() ?? '')) return;
     if (this.#createdBy.size > 0 && !this.#createdBy.has(run.created_by_email?.toLowerCase() ?? ''))
       return;
+    // Known already: it finished, or someone stopped watching it; either way, not taken again.
+    if (this.#o.store.getRun(runId)) return;
     this.#o.watcher.addRun(runId, 'discovery');
   }
 

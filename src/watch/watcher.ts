@@ -166,10 +166,18 @@ export class Watcher {
     }
     const now = this.#o.now();
     // Polled at once, spread over the first interval so thousands of new runs do not burst.
-    const record =
-      known ??
-      newRunRecord(runId, now, now + Math.floor(this.#o.random() * this.#o.timing.minMs), source);
-    if (!known) this.#o.store.addRun(record);
+    const firstDueAt = now + Math.floor(this.#o.random() * this.#o.timing.minMs);
+    let record: RunRecord;
+    if (!known) {
+      record = newRunRecord(runId, now, firstDueAt, source);
+      this.#o.store.addRun(record);
+    } else if (known.finishedAt !== null) {
+      // Removed earlier (see removeRun) and asked for again: watched again, by its new source.
+      record = { ...known, source, finishedAt: null, nextDueAt: firstDueAt };
+      this.#o.store.saveRun(record);
+    } else {
+      record = known;
+    }
     this.#runs.set(runId, record);
     logEvent(this.#o.logger, {
       level: 'info',
@@ -199,12 +207,18 @@ export class Watcher {
     return this.#runs.get(runId);
   }
 
-  /** Stops watching a run; deliveries it already owes are still made. False: not watched. */
+  /**
+   * Stops watching a run; deliveries it already owes are still made. The store keeps it as
+   * stopped (finished, with no outcome) until the retention prunes it, so discovery does not
+   * take it again; adding it through the config or the API watches it again. False: not watched.
+   */
   removeRun(runId: string): boolean {
-    if (!this.#runs.delete(runId)) return false;
+    const record = this.#runs.get(runId);
+    if (!record) return false;
+    this.#runs.delete(runId);
     this.#reportedFields.delete(runId);
     this.#scheduler.cancel(runId);
-    this.#o.store.removeRun(runId);
+    this.#o.store.saveRun({ ...record, finishedAt: this.#o.now() });
     logEvent(this.#o.logger, {
       level: 'info',
       event: 'run.removed',

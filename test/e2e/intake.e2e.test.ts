@@ -66,8 +66,13 @@ describe('intake on the built program', () => {
     );
     expect(afterRemoval.length).toBeLessThanOrEqual(1);
     expect(watcher.byEvent('run.removed').map((l) => l.run_id)).toEqual([removed]);
+    // Finished: the 100 with their outcome, and the removed one, stopped without one.
     const finished = await call('GET', '/runs?state=finished&limit=500');
-    expect((finished.body['runs'] as unknown[]).length).toBe(100);
+    const outcomes = (finished.body['runs'] as { run_id: string; outcome: string | null }[]).map(
+      (r) => (r.run_id === removed ? r.outcome : 'ended'),
+    );
+    expect(outcomes.filter((o) => o === 'ended')).toHaveLength(100);
+    expect(outcomes).toContain(null);
   });
 
   it('keeps API-added runs across a restart', async () => {

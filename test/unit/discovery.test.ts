@@ -3,6 +3,7 @@ import type { RunList } from '../../src/dataframer/parse-run.js';
 import type { Run } from '../../src/dataframer/schema.js';
 import { TransientError } from '../../src/dataframer/errors.js';
 import { createLogger } from '../../src/logging.js';
+import { newRunRecord } from '../../src/domain/run.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { DISCOVER_SINCE_KEY, Discovery, type DiscoveryOptions } from '../../src/watch/discovery.js';
 import { useFakeClock } from '../helpers/fake-clock.js';
@@ -118,6 +119,16 @@ describe('Discovery', () => {
     expect(w.listCalls()).toBe(6);
     // Ended 10 s before the list: between two lists. Ended 5 intervals ago: more than 3.
     expect(w.added.map(([runId]) => runId)).toEqual([id(1)]);
+    await w.discovery.stop();
+  });
+
+  it('does not take again a run the store knows: finished, or removed through the API', async () => {
+    const w = world([list([item(1, 'PROCESSING', T0 + 1), item(2, 'PROCESSING', T0 + 1)])]);
+    const stopped = { ...newRunRecord(id(1), T0, T0, 'discovery'), finishedAt: T0 + 1 };
+    w.store.addRun(stopped);
+    w.discovery.start();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(w.added.map(([runId]) => runId)).toEqual([id(2)]);
     await w.discovery.stop();
   });
 

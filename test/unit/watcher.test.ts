@@ -17,6 +17,12 @@ const D = '44444444-4444-4444-8444-444444444444';
 
 /** Runs as WATCH_RUN_IDS lists them. */
 const envRuns = (ids: string[]) => new Map(ids.map((id) => [id, 'env' as const]));
+/** A run no longer watched: kept in the store as stopped (no outcome), never loaded as active. */
+function expectStopped(store: MemoryStore, runId: string): void {
+  expect(store.getRun(runId)).toMatchObject({ finishedAt: expect.any(Number), outcome: null });
+  expect(store.loadActiveRuns().map((r) => r.runId)).not.toContain(runId);
+}
+
 /** Runs as the merged config lists them: WATCH_RUN_IDS and the config file's `watchRunIds`. */
 const configRuns = (runs: Record<string, ConfigSource>) => new Map(Object.entries(runs));
 
@@ -134,7 +140,7 @@ describe('Watcher', () => {
     release();
     await jest.advanceTimersByTimeAsync(10);
     expect(enqueued).toEqual([]);
-    expect(store.getRun(A)).toBeUndefined();
+    expectStopped(store, A);
     await watcher.stop();
   });
 
@@ -213,7 +219,7 @@ describe('Watcher and where runs come from', () => {
     expect(watcher.reconcile(configRuns({ [A]: 'env' }))).toEqual({ added: 0, removed: 1 });
     expect(watcher.activeRun(A)?.source).toBe('env');
     expect(watcher.activeRun(B)).toBeUndefined();
-    expect(store.getRun(B)).toBeUndefined();
+    expectStopped(store, B);
     expect([...watcher.listedRunIds]).toEqual([A]);
     expect(sink.byEvent('run.removed').map((l) => l.run_id)).toEqual([B]);
     await watcher.stop();
@@ -305,6 +311,16 @@ describe('Watcher and where runs come from', () => {
     await watcher.stop();
   });
 
+  it('watches a removed run again when it is added again, by its new source', () => {
+    const { watcher, store } = setup();
+    watcher.start(configRuns({}));
+    watcher.addRun(C, 'discovery');
+    watcher.removeRun(C);
+    expect(watcher.addRun(C, 'api')).toBe('added');
+    expect(watcher.activeRun(C)).toMatchObject({ source: 'api', finishedAt: null });
+    expect(store.loadActiveRuns().map((r) => r.runId)).toEqual([C]);
+  });
+
   it('answers removeRun with false for a run it does not watch', async () => {
     const { watcher, store, status, sink } = setup();
     status[B] = 'CANCELED';
@@ -312,7 +328,7 @@ describe('Watcher and where runs come from', () => {
     expect(watcher.removeRun(A)).toBe(false);
     watcher.addRun(C, 'api');
     expect(watcher.removeRun(C)).toBe(true);
-    expect(store.getRun(C)).toBeUndefined();
+    expectStopped(store, C);
     expect(watcher.removeRun(C)).toBe(false);
     await jest.advanceTimersByTimeAsync(10);
     // A finished run is no longer watched either, and stays in the store.
