@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { BASE_IMAGE, IMAGE, RUNTIME, ULIMITS, podmanOk } from './podman.js';
 
@@ -31,22 +33,35 @@ const lock = JSON.parse(readFileSync('package-lock.json', 'utf8')) as Lock;
 const nameOf = (key: string) =>
   key.slice(key.lastIndexOf('node_modules/') + 'node_modules/'.length);
 
-/** Runs a command in a throwaway container of the image; its stdout. */
-function inImage(script: string): Promise<string> {
-  return podmanOk([
-    '--runtime',
-    RUNTIME,
-    'run',
-    '--rm',
-    '--no-healthcheck',
-    '--network=none',
-    ...ULIMITS,
-    '--entrypoint',
-    'sh',
-    IMAGE,
-    '-c',
-    script,
-  ]);
+/**
+ * Runs a command in a throwaway container of the image; its stdout. The output goes through a
+ * file on a mounted directory, not the container's stdout: podman can lose the output of a
+ * container that exits at once (a known race of `run --rm` under load), which read as "".
+ */
+async function inImage(script: string): Promise<string> {
+  const out = mkdtempSync(path.join(tmpdir(), 'image-out-'));
+  chmodSync(out, 0o777); // the image runs as uid 1000
+  try {
+    await podmanOk([
+      '--runtime',
+      RUNTIME,
+      'run',
+      '--rm',
+      '--no-healthcheck',
+      '--network=none',
+      ...ULIMITS,
+      '--volume',
+      `${out}:/out`,
+      '--entrypoint',
+      'sh',
+      IMAGE,
+      '-c',
+      `(${script}) > /out/stdout`,
+    ]);
+    return readFileSync(path.join(out, 'stdout'), 'utf8');
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 }
 
 async function imageSize(image: string): Promise<number> {
